@@ -1,0 +1,1 @@
+"""Durable storage: blobs by digest, SQLite metadata, overlay snapshots."""
