@@ -1,0 +1,7 @@
+"""dockyard's OCI Distribution registry: the Ship server.
+
+Bytes live behind a small storage driver (``driver``) laid out by ``layout``; metadata that
+must be answered fast and atomically (repository links, manifests, tags, referrers) lives in a
+SQLite index (``index``). ``service`` composes them, ``app`` speaks HTTP, ``auth`` guards it and
+``gc`` collects garbage while pushes go on. It imports only the low-level shared modules.
+"""
