@@ -1,0 +1,127 @@
+"""Resolve docker's ``--user`` forms against the image's own /etc/passwd and /etc/group.
+
+The rootfs is untrusted: its /etc/passwd may be a symlink aiming at the host's, so every path
+is resolved with the rootfs as ``/`` (openat2 RESOLVE_IN_ROOT), never followed on the host.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+from dataclasses import dataclass, field
+
+from dockyard.errors import InvalidArgument
+from dockyard.sys._libc import libc
+
+_SYS_OPENAT2 = 437
+_RESOLVE_NO_MAGICLINKS = 0x02
+_RESOLVE_IN_ROOT = 0x10
+_MAX_DB_BYTES = 16 * 1024 * 1024
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+
+
+@dataclass
+class ExecUser:
+    uid: int = 0
+    gid: int = 0
+    additional_gids: list[int] = field(default_factory=list)
+    home: str = "/"
+    name: str = ""
+
+
+def open_in_root(root: str, path: str) -> int:
+    """An O_RDONLY fd for ``path`` resolved inside ``root`` (symlinks cannot escape it)."""
+    dirfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        how = _OpenHow(os.O_RDONLY | os.O_CLOEXEC, 0, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
+        libc.syscall.restype = ctypes.c_long
+        fd = libc.syscall(
+            ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(dirfd), os.fsencode(path.lstrip("/") or "."),
+            ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)),
+        )  # fmt: skip
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), path)
+        return fd
+    finally:
+        os.close(dirfd)
+
+
+def _read_db(root: str, path: str) -> list[list[str]]:
+    """Colon-separated entries of a passwd/group file; [] when the image has none."""
+    try:
+        fd = open_in_root(root, path)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EXDEV):
+            return []
+        raise
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(_MAX_DB_BYTES)
+    rows = []
+    for raw in data.decode("utf-8", "replace").splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            rows.append(line.split(":"))
+    return rows
+
+
+def _num(s: str) -> int | None:
+    if s.isdigit():
+        v = int(s)
+        if v < 2**32 - 1:
+            return v
+        raise InvalidArgument(f"invalid user/group id {s!r}: out of range")
+    return None
+
+
+def resolve_user(root: str, spec: str) -> ExecUser:
+    """docker's forms: "", "name", "uid", "uid:gid", "name:group" (and mixes)."""
+    user_part, _, group_part = spec.partition(":")
+    if ":" in group_part or (spec and not user_part):
+        raise InvalidArgument(f"invalid user specification {spec!r}")
+    passwd = _read_db(root, "/etc/passwd")
+    user_part = user_part or "0"
+    uid_num = _num(user_part)
+    entry = None
+    for row in passwd:
+        if len(row) < 3:
+            continue
+        if (uid_num is None and row[0] == user_part) or (
+            uid_num is not None and row[2].isdigit() and int(row[2]) == uid_num
+        ):
+            entry = row
+            break
+    if entry is None and uid_num is None:
+        raise InvalidArgument(f"unable to find user {user_part}: no matching entries in passwd file")
+    user = ExecUser(uid=uid_num if uid_num is not None else 0)
+    if entry is not None:
+        user.name = entry[0]
+        user.uid = int(entry[2]) if uid_num is None and entry[2].isdigit() else user.uid
+        user.gid = int(entry[3]) if len(entry) > 3 and entry[3].isdigit() else 0
+        user.home = entry[5] if len(entry) > 5 and entry[5] else "/"
+    groups = _read_db(root, "/etc/group")
+    if group_part:
+        gid_num = _num(group_part)
+        if gid_num is not None:
+            user.gid = gid_num
+        else:
+            for row in groups:
+                if len(row) >= 3 and row[0] == group_part and row[2].isdigit():
+                    user.gid = int(row[2])
+                    break
+            else:
+                raise InvalidArgument(
+                    f"unable to find group {group_part}: no matching entries in group file"
+                )
+    if user.name:
+        for row in groups:
+            if len(row) >= 4 and row[2].isdigit():
+                members = [m.strip() for m in row[3].split(",")]
+                gid = int(row[2])
+                if user.name in members and gid != user.gid and gid not in user.additional_gids:
+                    user.additional_gids.append(gid)
+    return user

@@ -1,0 +1,1 @@
+"""Thin ctypes wrappers over Linux syscalls the stdlib lacks (inotify, namespaces, mounts)."""
