@@ -1,0 +1,172 @@
+"""Image routes of the Engine API."""
+
+import asyncio
+import json
+import queue
+
+from aiohttp import web
+
+from .. import reference
+from ..errors import InvalidArgument, NotFound
+from . import convert
+from .filters import match_labels, parse_filters, query_bool
+
+_LIST_FILTERS = {"dangling", "label", "reference", "before", "since", "until"}
+
+
+def _images(request: web.Request):
+    return request.app["engine"].images
+
+
+def _ref_matches(img, patterns: list[str]) -> bool:
+    import fnmatch
+
+    for tag in img.repo_tags:
+        repo = tag.rsplit(":", 1)[0]
+        for p in patterns:
+            if fnmatch.fnmatchcase(tag, p) or fnmatch.fnmatchcase(repo, p):
+                return True
+    return False
+
+
+async def list_images(request: web.Request) -> web.Response:
+    store = _images(request)
+    f = parse_filters(request.query.get("filters"), _LIST_FILTERS)
+    items = store.list()
+    if "dangling" in f:
+        want = f["dangling"][0].lower() in ("1", "true")
+        items = [i for i in items if (not i.repo_tags) == want]
+    if "label" in f:
+        items = [i for i in items
+                 if match_labels((i.config.get("config") or {}).get("Labels") or {}, f["label"])]
+    if "reference" in f:
+        items = [i for i in items if _ref_matches(i, f["reference"])]
+    if "before" in f:
+        ref = store.get(f["before"][0])
+        items = [i for i in items if i.created < ref.created]
+    if "since" in f:
+        ref = store.get(f["since"][0])
+        items = [i for i in items if i.created > ref.created]
+    items.sort(key=lambda i: i.created, reverse=True)
+    return web.json_response([convert.image_summary(i) for i in items])
+
+
+async def inspect(request: web.Request) -> web.Response:
+    img = _images(request).get(request.match_info["name"])
+    return web.json_response(convert.image_inspect(img))
+
+
+async def delete(request: web.Request) -> web.Response:
+    engine = request.app["engine"]
+    result = await asyncio.to_thread(
+        engine.images.delete, request.match_info["name"], query_bool(request.query.get("force")),
+        engine.containers.image_in_use)
+    return web.json_response(result)
+
+
+async def tag(request: web.Request) -> web.Response:
+    repo = request.query.get("repo", "")
+    tag_ = request.query.get("tag") or None
+    if not repo:
+        raise InvalidArgument("repository name must have at least one component")
+    _images(request).tag(request.match_info["name"], repo, tag_)
+    return web.Response(status=201)
+
+
+class _BodyReader:
+    """A blocking file object fed from the request body, so the import runs in a thread while
+    the event loop keeps reading the socket (no spooling, bounded memory)."""
+
+    def __init__(self):
+        self._q: queue.Queue = queue.Queue(maxsize=16)
+        self._buf = b""
+        self._eof = False
+        self.closed = False  # set when the consumer is gone: the producer must not block
+
+    def feed(self, chunk: bytes | None) -> None:
+        while not self.closed:
+            try:
+                self._q.put(chunk, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._eof and (n < 0 or len(self._buf) < n):
+            chunk = self._q.get()
+            if chunk is None:
+                self._eof = True
+            else:
+                self._buf += chunk
+        if n < 0:
+            out, self._buf = self._buf, b""
+        else:
+            out, self._buf = self._buf[:n], self._buf[n:]
+        return out
+
+    def consume(self, fn, *args):
+        """Run ``fn(self, *args)``; whatever happens, stop the producer from waiting on us."""
+        try:
+            return fn(self, *args)
+        finally:
+            self.closed = True
+
+
+async def _import(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    src = q.get("fromSrc")
+    if src != "-":
+        raise InvalidArgument("importing from a URL is not supported: send the tar as the body")
+    repo, tag_ = q.get("repo", ""), q.get("tag", "")
+    repo_tag = None
+    if repo:
+        ref = reference.parse(repo, default_tag=False)
+        if tag_:
+            if ref.tag:
+                raise InvalidArgument("cannot give a tag both in repo and in tag")
+            ref = ref.with_tag(tag_)
+        repo_tag = ref.with_default_tag().familiar_string()
+    changes = q.getall("changes", [])
+    reader = _BodyReader()
+    store = _images(request)
+    job = asyncio.create_task(asyncio.to_thread(
+        reader.consume, store.import_rootfs, repo_tag, changes, q.get("message", ""),
+        q.get("platform") or None))
+    try:
+        while not reader.closed:
+            chunk = await request.content.read(1 << 20)
+            await asyncio.to_thread(reader.feed, chunk or None)
+            if not chunk:
+                break
+    finally:
+        if not reader.closed:
+            await asyncio.to_thread(reader.feed, None)
+    img = await job
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    await resp.write(json.dumps({"status": img.id}).encode() + b"\r\n")
+    await resp.write_eof()
+    return resp
+
+
+async def create(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    if q.get("fromSrc"):
+        return await _import(request)
+    name = q.get("fromImage")
+    if not name:
+        raise InvalidArgument("fromImage or fromSrc is required")
+    ref = reference.parse(name, default_tag=False)
+    if q.get("tag"):
+        ref = ref.with_tag(q["tag"]) if not q["tag"].startswith("sha256:") else ref
+    raise NotFound(
+        f"pull access denied for {ref.familiar_name}: pulling from registries is not "
+        "available in this version of dockyard; import or load the image instead")
+
+
+def register(r) -> None:
+    r.add("GET", "/images/json", list_images)
+    r.add("POST", "/images/create", create)
+    r.add("GET", "/images/{name:.+}/json", inspect)
+    r.add("POST", "/images/{name:.+}/tag", tag)
+    r.add("DELETE", "/images/{name:.+}", delete)

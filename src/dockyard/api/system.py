@@ -1,0 +1,190 @@
+"""System routes: _ping, version, info, events."""
+
+import asyncio
+import json
+import os
+import platform
+import time
+
+from aiohttp import web
+
+from .. import __version__
+from .app import API_VERSION, MIN_API_VERSION
+from .filters import parse_filters
+
+_EVENT_FILTERS = {"container", "event", "image", "label", "type", "volume", "network", "daemon",
+                  "plugin", "node", "service", "secret", "config", "scope"}
+
+
+async def ping(request: web.Request) -> web.Response:
+    headers = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache",
+               "Builder-Version": "1"}
+    if request.method == "HEAD":
+        return web.Response(status=200, headers=headers, content_type="text/plain")
+    return web.Response(text="OK", headers=headers)
+
+
+def _kernel() -> str:
+    return platform.release()
+
+
+async def version(request: web.Request) -> web.Response:
+    engine = request.app["engine"]
+    return web.json_response({
+        "Platform": {"Name": "dockyard"},
+        "Components": [
+            {"Name": "Engine", "Version": __version__,
+             "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
+                         "Os": "linux", "Arch": _arch(), "KernelVersion": _kernel()}},
+            {"Name": "runc", "Version": engine.runtime_version(), "Details": {}},
+        ],
+        "Version": __version__,
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": MIN_API_VERSION,
+        "GitCommit": "",
+        "GoVersion": f"python{platform.python_version()}",
+        "Os": "linux",
+        "Arch": _arch(),
+        "KernelVersion": _kernel(),
+        "BuildTime": "",
+    })
+
+
+def _arch() -> str:
+    m = platform.machine()
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(m, m)
+
+
+async def info(request: web.Request) -> web.Response:
+    engine = request.app["engine"]
+    containers = engine.containers.list()
+    count = {s: sum(1 for c in containers if c.state.status == s)
+             for s in ("running", "paused")}
+    mem = 0
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(f.readline().split()[1]) * 1024
+    except OSError:
+        pass
+    return web.json_response({
+        "ID": engine.daemon_id,
+        "Containers": len(containers),
+        "ContainersRunning": count["running"],
+        "ContainersPaused": count["paused"],
+        "ContainersStopped": len(containers) - count["running"] - count["paused"],
+        "Images": len(engine.images.list()),
+        "Driver": "overlay2",
+        "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
+        "Plugins": {"Volume": ["local"], "Network": ["null", "host"], "Authorization": None,
+                    "Log": ["k8s-file"]},
+        "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
+        "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
+        "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
+        "NGoroutines": len(asyncio.all_tasks()),
+        "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
+        "LoggingDriver": "k8s-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
+        "NEventsListener": 0,
+        "KernelVersion": _kernel(),
+        "OperatingSystem": _os_name(),
+        "OSVersion": "",
+        "OSType": "linux",
+        "Architecture": platform.machine(),
+        "NCPU": os.cpu_count(),
+        "MemTotal": mem,
+        "IndexServerAddress": "https://index.docker.io/v1/",
+        "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {},
+                           "Mirrors": []},
+        "DockerRootDir": engine.root,
+        "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
+        "Name": platform.node(),
+        "Labels": [],
+        "ExperimentalBuild": False,
+        "ServerVersion": __version__,
+        "Runtimes": {"runc": {"path": engine.runtime_path}},
+        "DefaultRuntime": "runc",
+        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
+                  "ControlAvailable": False, "Error": "", "RemoteManagers": None},
+        "LiveRestoreEnabled": True,
+        "Isolation": "",
+        "InitBinary": "",
+        "SecurityOptions": ["name=seccomp,profile=default"],
+        "Warnings": None,
+    })
+
+
+def _os_name() -> str:
+    try:
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith("PRETTY_NAME="):
+                    return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return "Linux"
+
+
+def _event_matches(event: dict, f: dict[str, list[str]]) -> bool:
+    if "type" in f and event["Type"] not in f["type"]:
+        return False
+    if "event" in f and event["Action"] not in f["event"]:
+        return False
+    if "container" in f:
+        actor = event["Actor"]
+        if event["Type"] != "container" or not any(
+                actor["ID"].startswith(v) or actor["Attributes"].get("name") == v
+                for v in f["container"]):
+            return False
+    if "image" in f and event["Actor"]["Attributes"].get("image") not in f["image"] \
+            and event["Actor"]["ID"] not in f["image"]:
+        return False
+    return True
+
+
+def _ns(value: str | None) -> int | None:
+    if not value:
+        return None
+    try:
+        return int(float(value) * 1e9)
+    except ValueError:
+        from ..errors import InvalidArgument
+        raise InvalidArgument(f"invalid time value: {value!r}") from None
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    bus = request.app["engine"].events
+    f = parse_filters(request.query.get("filters"), _EVENT_FILTERS)
+    since, until = _ns(request.query.get("since")), _ns(request.query.get("until"))
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    queue = bus.subscribe()
+    try:
+        if since is not None:
+            for e in bus.since(since, until):
+                if _event_matches(e, f):
+                    await resp.write(json.dumps(e).encode() + b"\n")
+        while True:
+            timeout = None
+            if until is not None:
+                timeout = max(0.0, until / 1e9 - time.time())
+            try:
+                e = await asyncio.wait_for(queue.get(), timeout)
+            except TimeoutError:
+                break
+            if until is not None and e["timeNano"] > until:
+                break
+            if _event_matches(e, f):
+                await resp.write(json.dumps(e).encode() + b"\n")
+    finally:
+        bus.unsubscribe(queue)
+    await resp.write_eof()
+    return resp
+
+
+def register(r) -> None:
+    r.add("GET", "/_ping", ping)
+    r.add("HEAD", "/_ping", ping)
+    r.add("GET", "/version", version)
+    r.add("GET", "/info", info)
+    r.add("GET", "/events", events)

@@ -1,0 +1,124 @@
+"""Validate a Docker ``POST /containers/create`` body and merge it with the image's config.
+
+Untrusted JSON arrives here: every field is type-checked so a wrong type is a 400 with a clear
+message, never a crash deeper down.
+"""
+
+from ..errors import InvalidArgument
+
+# Config fields and the JSON types they accept (None is always accepted: "not set").
+_CONFIG_TYPES: dict[str, tuple] = {
+    "Hostname": (str,), "Domainname": (str,), "User": (str,),
+    "AttachStdin": (bool,), "AttachStdout": (bool,), "AttachStderr": (bool,),
+    "ExposedPorts": (dict,), "Tty": (bool,), "OpenStdin": (bool,), "StdinOnce": (bool,),
+    "Env": (list,), "Cmd": (list, str), "Healthcheck": (dict,), "ArgsEscaped": (bool,),
+    "Image": (str,), "Volumes": (dict,), "WorkingDir": (str,), "Entrypoint": (list, str),
+    "NetworkDisabled": (bool,), "MacAddress": (str,), "OnBuild": (list,), "Labels": (dict,),
+    "StopSignal": (str,), "StopTimeout": (int,), "Shell": (list,),
+}
+_HOST_TYPES: dict[str, tuple] = {
+    "Binds": (list,), "NetworkMode": (str,), "PortBindings": (dict,), "RestartPolicy": (dict,),
+    "AutoRemove": (bool,), "Memory": (int,), "MemorySwap": (int,), "MemoryReservation": (int,),
+    "NanoCpus": (int,), "CpuShares": (int,), "CpuPeriod": (int,), "CpuQuota": (int,),
+    "CpusetCpus": (str,), "PidsLimit": (int,), "Ulimits": (list,), "Privileged": (bool,),
+    "CapAdd": (list,), "CapDrop": (list,), "ReadonlyRootfs": (bool,), "Init": (bool,),
+    "ShmSize": (int,), "Tmpfs": (dict,), "Dns": (list,), "ExtraHosts": (list,),
+    "SecurityOpt": (list,), "LogConfig": (dict,), "Mounts": (list,), "Devices": (list,),
+    "Sysctls": (dict,), "OomKillDisable": (bool,), "VolumesFrom": (list,),
+}
+
+
+def _check_types(obj: dict, types: dict[str, tuple], where: str) -> None:
+    for key, allowed in types.items():
+        value = obj.get(key)
+        if value is None:
+            continue
+        if bool not in allowed and isinstance(value, bool) and int in allowed:
+            raise InvalidArgument(f"{where}.{key}: expected {allowed[0].__name__}, got bool")
+        if not isinstance(value, allowed):
+            names = " or ".join(t.__name__.replace("str", "string") for t in allowed)
+            raise InvalidArgument(
+                f"json: cannot unmarshal {type(value).__name__} into Go struct field "
+                f"{where}.{key} of type {names}"
+            )
+
+
+def _str_list(value, field: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if not all(isinstance(v, str) for v in value):
+        raise InvalidArgument(f"{field}: every element must be a string")
+    return list(value)
+
+
+def validate_create(body) -> tuple[dict, dict]:
+    """Return (config, host_config) from a create body, or raise InvalidArgument."""
+    if not isinstance(body, dict):
+        raise InvalidArgument("invalid JSON: the body must be a JSON object")
+    _check_types(body, _CONFIG_TYPES, "Config")
+    host = body.get("HostConfig") or {}
+    if not isinstance(host, dict):
+        raise InvalidArgument("HostConfig must be a JSON object")
+    _check_types(host, _HOST_TYPES, "HostConfig")
+    if not body.get("Image"):
+        raise InvalidArgument("Config.Image: an image is required")
+    config = {k: body.get(k) for k in _CONFIG_TYPES}
+    config["Cmd"] = _str_list(config["Cmd"], "Cmd")
+    config["Entrypoint"] = _str_list(config["Entrypoint"], "Entrypoint")
+    config["Env"] = _str_list(config["Env"], "Env")
+    for e in config["Env"] or []:
+        if not e or e.startswith("="):
+            raise InvalidArgument(f"invalid environment variable: {e}")
+    for key in ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "ShmSize"):
+        v = host.get(key)
+        if v is not None and v < 0 and not (key in ("MemorySwap", "PidsLimit") and v == -1):
+            raise InvalidArgument(f"invalid {key}: {v}")
+    if host.get("Memory") and host["Memory"] < 6 * 1024 * 1024:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    rp = host.get("RestartPolicy") or {}
+    if rp.get("Name") and rp["Name"] not in ("no", "always", "on-failure", "unless-stopped"):
+        raise InvalidArgument(f"invalid restart policy '{rp['Name']}'")
+    if rp.get("Name") and host.get("AutoRemove") and rp["Name"] != "no":
+        raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+    return config, dict(host)
+
+
+def _env_key(e: str) -> str:
+    return e.split("=", 1)[0]
+
+
+def merge_with_image(config: dict, image_config: dict) -> dict:
+    """Docker's merge: the container's settings win; image values fill what is unset."""
+    img = image_config or {}
+    out = dict(config)
+    env = list(img.get("Env") or [])
+    user_env = config.get("Env") or []
+    user_keys = {_env_key(e) for e in user_env}
+    out["Env"] = [e for e in env if _env_key(e) not in user_keys] + list(user_env)
+    if not config.get("Entrypoint"):
+        if not config.get("Cmd"):
+            out["Cmd"] = img.get("Cmd")
+        if config.get("Entrypoint") is None:
+            out["Entrypoint"] = img.get("Entrypoint")
+    for key in ("WorkingDir", "User", "StopSignal", "Healthcheck", "Shell", "OnBuild"):
+        if not out.get(key) and img.get(key):
+            out[key] = img[key]
+    labels = dict(img.get("Labels") or {})
+    labels.update(config.get("Labels") or {})
+    out["Labels"] = labels
+    for key in ("ExposedPorts", "Volumes"):
+        merged = dict(img.get(key) or {})
+        merged.update(config.get(key) or {})
+        out[key] = merged or None
+    if out.get("Entrypoint") == [""]:
+        out["Entrypoint"] = None
+    return out
+
+
+def command_line(config: dict) -> list[str]:
+    argv = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
+    if not argv:
+        raise InvalidArgument("No command specified")
+    return argv

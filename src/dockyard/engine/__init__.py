@@ -1,0 +1,1 @@
+"""Composition: one small service per resource, wired together by the daemon."""

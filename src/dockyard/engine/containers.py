@@ -1,0 +1,440 @@
+"""Container lifecycle: create, start, stop, kill, wait, remove, restore after a daemon restart.
+
+The service owns the order of side effects (snapshot, mount, runtime, record) and the waiters.
+Blocking work (mounts, runc via conmon) runs in threads so the event loop keeps serving.
+"""
+
+import asyncio
+import logging
+import os
+import shutil
+import signal as signals
+import time
+
+from ..container import state as sm
+from ..container.config import command_line, merge_with_image, validate_create
+from ..container.model import Container
+from ..container.names import random_name
+from ..container.repo import ContainerRepo, validate_name
+from ..errors import Conflict, InvalidArgument, NotFound, NotModified, RuntimeFailure
+from ..runtime.spec import SpecOptions, build_spec
+from ..util import new_id, rfc3339_nano
+from . import files
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STOP_TIMEOUT = 10
+
+
+def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int:
+    """Accept ``9``, ``KILL``, ``SIGKILL`` as Docker does."""
+    if value in (None, ""):
+        return default
+    if isinstance(value, int) or str(value).isdigit():
+        n = int(value)
+        if 0 < n < 65:
+            return n
+        raise InvalidArgument(f"Invalid signal: {value}")
+    name = str(value).upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    try:
+        return int(getattr(signals.Signals, name))
+    except AttributeError:
+        raise InvalidArgument(f"Invalid signal: {value}") from None
+
+
+class ContainerService:
+    def __init__(self, *, root: str, exec_root: str, meta, images, snapshots, runtime, events,
+                 cgroup_parent: str = "dockyard"):
+        self.root = root
+        self.exec_root = exec_root
+        self.repo = ContainerRepo(meta)
+        self.images = images
+        self.snapshots = snapshots
+        self.runtime = runtime
+        self.events = events
+        self.cgroup_parent = cgroup_parent
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._exit_waiters: dict[str, list[asyncio.Future]] = {}
+        self._removed_waiters: dict[str, list[asyncio.Future]] = {}
+        self._stopping: set[str] = set()
+        os.makedirs(self._containers_dir, exist_ok=True)
+        os.makedirs(self._rootfs_dir, exist_ok=True)
+
+    # ---- paths ----------------------------------------------------------------------------
+
+    @property
+    def _containers_dir(self) -> str:
+        return os.path.join(self.root, "containers")
+
+    @property
+    def _rootfs_dir(self) -> str:
+        return os.path.join(self.exec_root, "rootfs")
+
+    def container_dir(self, cid: str) -> str:
+        return os.path.join(self._containers_dir, cid)
+
+    def log_path(self, cid: str) -> str:
+        return os.path.join(self.container_dir(cid), "container.log")
+
+    def rootfs_path(self, cid: str) -> str:
+        return os.path.join(self._rootfs_dir, cid)
+
+    def _lock(self, cid: str) -> asyncio.Lock:
+        return self._locks.setdefault(cid, asyncio.Lock())
+
+    def get(self, ref: str) -> Container:
+        return self.repo.get(ref)
+
+    def _emit(self, c: Container, action: str, **extra) -> None:
+        attrs = {"name": c.name, "image": c.image_name}
+        attrs.update(c.config.get("Labels") or {})
+        attrs.update(extra)
+        self.events.emit("container", action, c.id, attrs)
+
+    # ---- create ---------------------------------------------------------------------------
+
+    async def create(self, name: str | None, body) -> Container:
+        config, host = validate_create(body)
+        if name:
+            name = validate_name(name)
+            if self.repo.name_taken(name):
+                other = self.repo.get(name)
+                raise Conflict(
+                    f'Conflict. The container name "/{name}" is already in use by container '
+                    f'"{other.id}". You have to remove (or rename) that container to be able to '
+                    "reuse that name."
+                )
+        image = self.images.get(config["Image"])
+        merged = merge_with_image(config, image.config.get("config") or {})
+        argv = command_line(merged)
+        cid = new_id()
+        if not merged.get("Hostname"):
+            merged["Hostname"] = cid[:12]
+        c = Container(
+            id=cid,
+            name=name or random_name(self.repo.name_taken),
+            created=rfc3339_nano(),
+            image_id=image.id,
+            image_name=config["Image"],
+            config=merged,
+            host_config=host,
+            path=argv[0],
+            args=argv[1:],
+        )
+        await asyncio.to_thread(self._prepare_filesystem, c, image)
+        try:
+            self.repo.add(c)
+        except Exception:
+            await asyncio.to_thread(self._remove_filesystem, c.id)
+            raise
+        self._emit(c, "create")
+        return c
+
+    def _prepare_filesystem(self, c: Container, image) -> None:
+        os.makedirs(self.container_dir(c.id), exist_ok=True)
+        self.snapshots.prepare(c.id, image.top_chain_id)
+
+    def _remove_filesystem(self, cid: str) -> None:
+        self._unmount(cid)
+        try:
+            self.snapshots.remove(cid)
+        except NotFound:
+            pass
+        shutil.rmtree(self.container_dir(cid), ignore_errors=True)
+
+    # ---- start ----------------------------------------------------------------------------
+
+    async def start(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._lock(c.id):
+            sm.check("start", c.state.status, ref)
+            try:
+                pid = await asyncio.to_thread(self._start_blocking, c)
+            except RuntimeFailure as e:
+                # Docker leaves a never-started container "created", with the error and code.
+                c.state.status = "exited" if c.has_been_started else c.state.status
+                c.state.exit_code = e.exit_code
+                c.state.error = str(e)
+                self.repo.save(c)
+                if c.host_config.get("AutoRemove"):
+                    asyncio.get_running_loop().create_task(self._auto_remove(c))
+                raise
+            c.state.status = "running"
+            c.state.pid = pid
+            c.state.exit_code = 0
+            c.state.error = ""
+            c.state.oom_killed = False
+            c.state.started_at = rfc3339_nano()
+            c.state.finished_at = "0001-01-01T00:00:00Z"
+            c.has_been_started = True
+            self.repo.save(c)
+        self._emit(c, "start")
+        # The exit may have happened before the record said "running": look once.
+        if self.runtime.read_exit(c.id) is not None:
+            self.on_exit(c.id)
+
+    def _start_blocking(self, c: Container) -> int:
+        rootfs = self.rootfs_path(c.id)
+        os.makedirs(rootfs, exist_ok=True)
+        self._unmount(c.id)
+        self.runtime.delete(c.id, force=True)  # a previous run's leftovers
+        self.snapshots.mount(c.id, rootfs)
+        try:
+            spec = build_spec(self._spec_options(c, rootfs))
+            # A restarted container appends to its log, as Docker's json-file does.
+            pid = self.runtime.create(
+                c.id, spec, self.log_path(c.id),
+                tty=bool(c.config.get("Tty")), stdin=bool(c.config.get("OpenStdin")),
+            )
+            self.runtime.start(c.id)
+            return pid
+        except BaseException:
+            self.runtime.delete(c.id, force=True)
+            self._unmount(c.id)
+            raise
+
+    def _spec_options(self, c: Container, rootfs: str) -> SpecOptions:
+        h = c.host_config
+        cdir = self.container_dir(c.id)
+        extra_mounts = files.write_etc_files(cdir, c.config.get("Hostname") or c.id[:12],
+                                             c.config.get("Domainname") or "")
+        env = list(c.config.get("Env") or [])
+        if not any(e.startswith("PATH=") for e in env):
+            env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+        if not any(e.startswith("HOSTNAME=") for e in env):
+            env.append(f"HOSTNAME={c.config.get('Hostname') or c.id[:12]}")
+        if c.config.get("Tty") and not any(e.startswith("TERM=") for e in env):
+            env.append("TERM=xterm")
+        return SpecOptions(
+            rootfs=rootfs,
+            args=[c.path] + list(c.args),
+            env=env,
+            cwd=c.config.get("WorkingDir") or "/",
+            user=c.config.get("User") or "",
+            hostname=c.config.get("Hostname") or c.id[:12],
+            tty=bool(c.config.get("Tty")),
+            open_stdin=bool(c.config.get("OpenStdin")),
+            readonly_rootfs=bool(h.get("ReadonlyRootfs")),
+            privileged=bool(h.get("Privileged")),
+            cap_add=list(h.get("CapAdd") or []),
+            cap_drop=list(h.get("CapDrop") or []),
+            memory=int(h.get("Memory") or 0),
+            memory_swap=int(h.get("MemorySwap") or 0),
+            nano_cpus=int(h.get("NanoCpus") or 0),
+            cpu_shares=int(h.get("CpuShares") or 0),
+            pids_limit=int(h.get("PidsLimit") or 0),
+            ulimits=list(h.get("Ulimits") or []),
+            extra_mounts=extra_mounts,
+            cgroups_path=f"/{self.cgroup_parent}/{c.id}",
+            labels=dict(c.config.get("Labels") or {}),
+            shm_size=int(h.get("ShmSize") or 64 * 1024 * 1024),
+        )
+
+    # ---- exits ----------------------------------------------------------------------------
+
+    def on_exit(self, cid: str) -> None:
+        """Called in the loop thread when conmon wrote an exit file for ``cid``."""
+        try:
+            c = self.repo.get(cid)
+        except NotFound:
+            return
+        if c.id != cid or c.state.status not in ("running", "paused", "restarting"):
+            return
+        result = self.runtime.read_exit(cid)
+        if result is None:
+            return
+        code, finished = result
+        c.state.status = "exited"
+        c.state.exit_code = code
+        c.state.pid = 0
+        c.state.finished_at = rfc3339_nano(finished)
+        self.repo.save(c)
+        self._emit(c, "die", exitCode=str(code))
+        asyncio.get_running_loop().create_task(self._after_exit(c))
+
+    async def _after_exit(self, c: Container) -> None:
+        lock = self._lock(c.id)
+        await lock.acquire()  # uncontended: taken before any waiter can act on the exit
+        try:
+            for fut in self._exit_waiters.pop(c.id, []):
+                if not fut.done():
+                    fut.set_result(c.state.exit_code)
+            await asyncio.to_thread(self._cleanup_runtime, c.id)
+        finally:
+            lock.release()
+        if c.host_config.get("AutoRemove"):
+            await self._auto_remove(c)
+
+    async def _auto_remove(self, c: Container) -> None:
+        try:
+            await self.remove(c.id, force=True)
+        except NotFound:
+            pass
+        except Exception:
+            log.exception("auto-remove of %s failed", c.id[:12])
+
+    def _cleanup_runtime(self, cid: str) -> None:
+        self.runtime.delete(cid, force=True)
+        self._unmount(cid)
+
+    def _unmount(self, cid: str) -> None:
+        target = self.rootfs_path(cid)
+        if os.path.ismount(target):
+            self.snapshots.unmount(target)
+
+    # ---- stop / kill / restart --------------------------------------------------------------
+
+    async def kill(self, ref: str, signal: str | int | None = None) -> None:
+        c = self.get(ref)
+        sig = parse_signal(signal)
+        sm.check("kill", c.state.status, ref)
+        fut = self._exit_future(c.id) if sig == signals.SIGKILL else None
+        await asyncio.to_thread(self.runtime.kill, c.id, sig, True)
+        self._emit(c, "kill", signal=str(sig))
+        if fut is not None:
+            # SIGKILL cannot be ignored: return once the exit is recorded, as Docker does.
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), 10)
+            except TimeoutError:
+                pass
+
+    async def stop(self, ref: str, timeout: int | None = None, signal: str | None = None) -> None:
+        c = self.get(ref)
+        if c.state.status not in ("running", "restarting", "paused"):
+            raise NotModified(f"container {ref} is not running")
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+            if timeout is None:
+                timeout = DEFAULT_STOP_TIMEOUT
+        sig = parse_signal(signal or c.config.get("StopSignal"), default=signals.SIGTERM)
+        self._stopping.add(c.id)
+        try:
+            fut = self._exit_future(c.id)
+            if timeout != 0:
+                try:
+                    await asyncio.to_thread(self.runtime.kill, c.id, sig, False)
+                except (NotFound, Conflict):
+                    pass
+                try:
+                    await asyncio.wait_for(asyncio.shield(fut), timeout if timeout > 0 else None)
+                    self._emit(c, "stop")
+                    return
+                except TimeoutError:
+                    pass
+            try:
+                await asyncio.to_thread(self.runtime.kill, c.id, signals.SIGKILL, True)
+            except (NotFound, Conflict):
+                pass
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), 30)
+            except TimeoutError as e:
+                raise RuntimeFailure(f"container {ref} did not stop after SIGKILL") from e
+            self._emit(c, "stop")
+        finally:
+            self._stopping.discard(c.id)
+
+    async def restart(self, ref: str, timeout: int | None = None) -> None:
+        c = self.get(ref)
+        if c.running:
+            await self.stop(ref, timeout)
+        await self.start(c.id)
+        self._emit(c, "restart")
+
+    def _exit_future(self, cid: str) -> asyncio.Future:
+        fut = asyncio.get_running_loop().create_future()
+        self._exit_waiters.setdefault(cid, []).append(fut)
+        return fut
+
+    # ---- wait -----------------------------------------------------------------------------
+
+    def register_wait(self, ref: str, condition: str = "not-running") -> asyncio.Future:
+        """Register a waiter now (so no exit is missed) and return a future of the exit code."""
+        c = self.get(ref)
+        condition = condition or "not-running"
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition}")
+        loop = asyncio.get_running_loop()
+        if condition == "not-running" and not c.running:
+            fut = loop.create_future()
+            fut.set_result(c.state.exit_code)
+            return fut
+        if condition == "removed":
+            fut = loop.create_future()
+            self._removed_waiters.setdefault(c.id, []).append(fut)
+            return fut
+        return self._exit_future(c.id)
+
+    # ---- remove ---------------------------------------------------------------------------
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        c = self.get(ref)
+        if c.running:
+            if not force:
+                sm.check("remove", c.state.status, ref)
+            fut = self._exit_future(c.id)
+            try:
+                await asyncio.to_thread(self.runtime.kill, c.id, signals.SIGKILL, True)
+            except (NotFound, Conflict):
+                pass
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), 30)
+            except TimeoutError as e:
+                raise RuntimeFailure(f"could not kill running container {ref}") from e
+        async with self._lock(c.id):
+            if c.id not in {x.id for x in self.repo.all()}:
+                raise NotFound(f"No such container: {ref}")
+            c.state.status = "removing"
+            await asyncio.to_thread(self._cleanup_runtime, c.id)
+            await asyncio.to_thread(self._remove_filesystem, c.id)
+            self.repo.delete(c.id)
+        self._locks.pop(c.id, None)
+        self._emit(c, "destroy")
+        for fut in self._removed_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result(c.state.exit_code)
+        for fut in self._exit_waiters.pop(c.id, []):
+            if not fut.done():
+                fut.set_result(c.state.exit_code)
+
+    # ---- listing --------------------------------------------------------------------------
+
+    def list(self) -> list[Container]:
+        return sorted(self.repo.all(), key=lambda c: c.created, reverse=True)
+
+    def size_rw(self, c: Container) -> int:
+        try:
+            return self.snapshots.usage(c.id)
+        except Exception:
+            return 0
+
+    def image_in_use(self, image_id: str) -> bool:
+        return any(c.image_id == image_id for c in self.repo.all())
+
+    # ---- restore after a daemon restart ---------------------------------------------------------
+
+    async def restore(self) -> None:
+        """Reconcile records with reality: containers that ended while we were down get their
+        exit code; running ones are left running (live restore)."""
+        for c in self.repo.all():
+            if c.state.status == "removing":
+                await self.remove(c.id, force=True)
+                continue
+            if not c.running:
+                continue
+            if self.runtime.read_exit(c.id) is not None:
+                self.on_exit(c.id)
+                continue
+            st = await asyncio.to_thread(self.runtime.state, c.id)
+            if st and st.get("status") in ("running", "created", "paused"):
+                continue
+            # Nothing is left of it (host reboot, runtime state lost): Docker reports 255.
+            c.state.status = "exited"
+            c.state.exit_code = 255
+            c.state.pid = 0
+            c.state.finished_at = rfc3339_nano(time.time())
+            self.repo.save(c)
+            await asyncio.to_thread(self._cleanup_runtime, c.id)
+            if c.host_config.get("AutoRemove"):
+                await self.remove(c.id, force=True)

@@ -1,0 +1,72 @@
+"""Container output for ``logs`` and ``attach``, read from conmon's log file, and stdin through
+conmon's attach socket.
+
+Attach reads the same log file as ``logs`` rather than conmon's attach socket: output written
+between ``create`` and the client's attach is never lost, and the stream ends exactly when the
+container has exited and the file is drained.
+"""
+
+import asyncio
+import socket
+import time
+
+from ..runtime.logfile import follow_log, read_log
+
+
+class LogService:
+    def __init__(self, containers):
+        self.containers = containers
+
+    async def read(self, c, *, stdout: bool, stderr: bool, since: float, until: float, tail: int,
+                   follow: bool):
+        path = self.containers.log_path(c.id)
+        if not follow:
+            for rec in await asyncio.to_thread(
+                    lambda: list(read_log(path, stdout, stderr, since, until, tail))):
+                yield rec
+            return
+        stop = self.containers.register_wait(c.id, "not-running")
+        async for rec in follow_log(path, stdout, stderr, since, until, tail, stop=stop):
+            yield rec
+
+    async def attach_output(self, c, *, stdout: bool, stderr: bool, replay: bool, done):
+        """Output from now on (or from the start with ``replay``) until ``done`` resolves."""
+        path = self.containers.log_path(c.id)
+        if done is None:  # logs only, no live stream
+            if replay:
+                for rec in await asyncio.to_thread(lambda: list(read_log(path, stdout, stderr))):
+                    yield rec
+            return
+        if not (stdout or stderr):
+            await done
+            return
+        since = 0.0 if replay else time.time()
+        async for rec in follow_log(path, stdout, stderr, since, stop=done):
+            yield rec
+
+    async def pump_stdin(self, c, chunks: asyncio.Queue) -> None:
+        """Forward the client's bytes to the container's stdin via conmon's attach socket;
+        closing our end tells conmon to close the container's stdin (EOF)."""
+        svc = self.containers
+        while True:
+            current = svc.get(c.id)
+            if current.state.status == "running":
+                break
+            if current.state.status == "exited" and current.has_been_started:
+                return
+            await asyncio.sleep(0.01)  # attach precedes start: wait for conmon's socket
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        sock.setblocking(False)
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.sock_connect(sock, svc.runtime.attach_socket_path(c.id))
+            while True:
+                data = await chunks.get()
+                if data is None:
+                    break
+                for i in range(0, len(data), 8192):
+                    await loop.sock_sendall(sock, data[i:i + 8192])
+        except OSError:
+            pass
+        finally:
+            sock.close()
