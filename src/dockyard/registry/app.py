@@ -80,6 +80,8 @@ def _page_args(request: web.Request) -> tuple[str | None, int | None]:
 
 def _paginate(items: list[str], n: int | None, path: str, last_key: str) -> tuple[list[str], dict[str, str]]:
     """``items`` was fetched with n+1 so we know whether a next page exists."""
+    if n == 0:
+        return [], {}
     if n is None or len(items) <= n:
         return items, {}
     items = items[:n]
