@@ -22,7 +22,7 @@ if [ -n "$missing" ]; then
 fi
 # docker.io's own services must not run: tests start the daemons they need themselves.
 if [ "$want_test" = 1 ] && command -v systemctl >/dev/null 2>&1; then
-  systemctl disable --now docker.socket docker.service containerd.service >/dev/null 2>&1 || true
+  systemctl disable --now docker.socket docker.service containerd.service docker-registry.service >/dev/null 2>&1 || true
 fi
 
 py=${PYTHON:-python3}
