@@ -272,3 +272,26 @@ def test_container_outlives_daemon_death_and_restart_sees_it(h):
     assert restarted.read_exit(cid)[0] == 137
     assert h.output(cid) == "up\n"
     restarted.delete(cid)
+
+
+def test_exec_in_running_container(h):
+    cid, pid = h.create(["sleep", "1000"], hostname="exbox")
+    h.rt.start(cid)
+    assert os.path.exists(h.rt.attach_socket_path(cid))
+    log = os.path.join(h.dir, "exec.log")
+    proc = {"args": ["sh", "-c", "hostname; echo $$ >&2; exit 5"], "env": ["PATH=/bin"], "cwd": "/",
+            "user": {"uid": 0, "gid": 0}}  # fmt: skip
+    assert h.rt.exec(cid, proc, log_path=log) == 5
+    from dockyard.runtime.logfile import read_log
+
+    recs = list(read_log(log))
+    assert ("stdout", b"exbox\n") in [(s, line) for s, _, line in recs]
+    assert any(s == "stderr" and line.strip() != b"1" for s, _, line in recs)
+    with pytest.raises(RuntimeFailure) as ei:
+        h.rt.exec(cid, dict(proc, args=["nosuchcmd"]))
+    assert ei.value.exit_code == 127
+    assert h.rt.exec(cid, dict(proc, args=["true"])) == 0
+    assert h.rt.state(cid)["status"] == "running"
+    assert os.path.exists(h.rt.attach_socket_path(cid))  # exec left the container's socket alone
+    h.rt.kill(cid, signal.SIGKILL)
+    assert h.wait(cid) == 137

@@ -162,7 +162,7 @@ class ContainerRuntime:
                 )  # fmt: skip
             os.close(wfd)
             wfd = -1
-            msg = _read_sync(rfd, CREATE_TIMEOUT)
+            msg = _SyncPipe(rfd).read(CREATE_TIMEOUT)
             proc.wait()
         finally:
             if wfd >= 0:
@@ -288,6 +288,81 @@ class ContainerRuntime:
             return pid
         return None
 
+    def exec(
+        self,
+        cid: str,
+        process_spec: dict,
+        tty: bool = False,
+        stdin: bool = False,
+        *,
+        exec_id: str | None = None,
+        log_path: str | None = None,
+    ) -> int:
+        """Run a process in a running container via ``conmon --exec`` and block until it exits;
+        returns its exit code (128+N for a signal). Output goes to ``log_path`` (k8s-file). The
+        attached, streaming form of exec belongs to the exec API work and builds on this.
+        A process that cannot start raises RuntimeFailure with docker's 126/127 codes."""
+        _check_cid(cid)
+        exec_id = exec_id or "x" + os.urandom(8).hex()
+        _check_cid(exec_id)
+        if not os.path.isdir(self.bundle_dir(cid)):
+            raise NotFound(f"No such container: {cid}")
+        # conmon puts its attach socket and fifos in -b: a directory of the exec's own, so the
+        # container's attach socket is left alone.
+        d = os.path.join(self.bundle_dir(cid), "exec", exec_id)
+        os.makedirs(d, mode=0o700)
+        try:
+            proc_spec = dict(process_spec, terminal=tty)
+            atomic_write(os.path.join(d, "process.json"), json.dumps(proc_spec).encode(), durable=False)
+            args = [
+                self.conmon_path, "--api-version", "1",
+                "-c", cid, "-u", exec_id, "-r", self.runtime_path, "-b", d,
+                "-p", os.path.join(d, "pid"),
+                "-l", "k8s-file:" + os.path.abspath(log_path or os.path.join(d, "log")),
+                "--exit-dir", d, "--socket-dir-path", self._sockets, "--log-level", "error",
+                "--exec", "--exec-process-spec", os.path.join(d, "process.json"),
+                "--no-sync-log",
+                "--runtime-arg", "--root", "--runtime-arg", self.runtime_root,
+                "--runtime-arg", "--log-format=json",
+                "--runtime-arg", "--log", "--runtime-arg", os.path.join(d, "runc.log"),
+            ]  # fmt: skip
+            if tty:
+                args.append("--terminal")
+            if stdin:
+                args.append("--stdin")
+            rfd, wfd = os.pipe2(os.O_CLOEXEC)
+            try:
+                env = {"PATH": os.environ.get("PATH", _DEFAULT_PATH), "_OCI_SYNCPIPE": str(wfd)}
+                proc = subprocess.Popen(
+                    args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, env=env, pass_fds=(wfd,), start_new_session=True,
+                )  # fmt: skip
+                os.close(wfd)
+                wfd = -1
+                sync = _SyncPipe(rfd)
+                started = sync.read(CREATE_TIMEOUT)
+                proc.wait()
+                pid = started.get("data") if started else None
+                if not (isinstance(pid, int) and pid > 0):
+                    reason = _last_runc_error(os.path.join(d, "runc.log")) or (started or {}).get("message")
+                    reason = (reason or "exec failed").strip()
+                    raise RuntimeFailure(reason, exit_code=classify_exit_code(reason))
+                done = sync.read(float("inf"))
+            finally:
+                if wfd >= 0:
+                    os.close(wfd)
+                os.close(rfd)
+            code = done.get("data") if done else None
+            if not isinstance(code, int):
+                raise RuntimeFailure("conmon did not report the exec exit status")
+            return code
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+            try:
+                os.unlink(os.path.join(self._sockets, exec_id))
+            except FileNotFoundError:
+                pass
+
     # ---- internals -----------------------------------------------------------------------
 
     def _runc(self, *args: str) -> str:
@@ -305,21 +380,7 @@ class ContainerRuntime:
         raise RuntimeFailure(msg)
 
     def _runc_error(self, cid: str) -> str:
-        """The last error runc logged (JSON lines in the bundle's runc.log)."""
-        path = os.path.join(self.bundle_dir(cid), "runc.log")
-        last = ""
-        try:
-            with open(path, "rb") as f:
-                for line in f.read(1 << 20).splitlines():
-                    try:
-                        entry = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(entry, dict) and entry.get("level") in ("error", "fatal"):
-                        last = str(entry.get("msg", ""))
-        except OSError:
-            pass
-        return last
+        return _last_runc_error(os.path.join(self.bundle_dir(cid), "runc.log"))
 
     def _conmon_error(self, cid: str) -> str:
         try:
@@ -351,6 +412,23 @@ def _which(prog: str) -> str:
     return os.path.abspath(path)
 
 
+def _last_runc_error(path: str) -> str:
+    """The last error runc logged (JSON lines, from --log-format=json --log)."""
+    last = ""
+    try:
+        with open(path, "rb") as f:
+            for line in f.read(1 << 20).splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(entry, dict) and entry.get("level") in ("error", "fatal"):
+                    last = str(entry.get("msg", ""))
+    except OSError:
+        pass
+    return last
+
+
 def _read_pid(path: str) -> int | None:
     try:
         with open(path, "rb") as f:
@@ -360,30 +438,38 @@ def _read_pid(path: str) -> int | None:
     return int(raw) if raw.isdigit() and int(raw) > 0 else None
 
 
-def _read_sync(fd: int, timeout: float) -> dict[str, Any] | None:
-    """conmon's first JSON line on the sync pipe ({"data": pid} or {"data": -1, "message": ..}),
-    or None if conmon died first."""
-    buf = b""
-    deadline = time.monotonic() + timeout
-    while b"\n" not in buf:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise RuntimeFailure("timed out waiting for conmon to create the container")
-        r, _, _ = select.select([fd], [], [], remaining)
-        if not r:
-            continue
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        buf += chunk
-    line = buf.split(b"\n", 1)[0]
-    if not line:
-        return None
-    try:
-        msg = json.loads(line)
-    except ValueError:
-        return None
-    return msg if isinstance(msg, dict) else None
+class _SyncPipe:
+    """conmon's JSON lines on the sync pipe: {"data": pid} or {"data": -1, "message": ..}
+    first, and for exec a second {"data": exit code}. Buffered, since both may arrive in one
+    read."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = b""
+
+    def read(self, timeout: float) -> dict[str, Any] | None:
+        """The next message, or None if conmon closed the pipe first."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise RuntimeFailure("timed out waiting for conmon")
+            wait = None if timeout == float("inf") else remaining
+            r, _, _ = select.select([self.fd], [], [], wait)
+            if not r:
+                continue
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                break
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        if not line:
+            return None
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            return None
+        return msg if isinstance(msg, dict) else None
 
 
 def _runc_message(stderr: str) -> str:
