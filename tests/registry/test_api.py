@@ -323,3 +323,37 @@ def test_read_only_refuses_writes(make_registry):
     r = reg.req("POST", "/v2/r/blobs/uploads/")
     assert r.status == 405 and r.code() == "UNSUPPORTED"
     assert reg.req("GET", "/v2/").status == 200
+
+
+def test_killed_mid_upload_leaves_nothing_visible(make_registry):
+    import signal
+    import socket
+
+    reg = make_registry()
+    data = os.urandom(8 << 20)
+    dg = sha(data)
+    s = socket.create_connection(("127.0.0.1", reg.port))
+    s.sendall(f"POST /v2/r/blobs/uploads/?digest={dg} HTTP/1.1\r\nHost: x\r\n"
+              f"Content-Length: {len(data)}\r\n\r\n".encode() + data[: 3 << 20])
+    s.close()
+    reg.stop(signal.SIGKILL)
+    reg.start()
+    assert reg.req("HEAD", f"/v2/r/blobs/{dg}").status == 404
+    assert reg.req("GET", f"/v2/r/blobs/{dg}").status == 404
+
+
+def test_stale_uploads_are_purged(make_registry, tmp_path):
+    import subprocess
+    import sys
+
+    reg = make_registry()
+    loc = reg.req("POST", "/v2/r/blobs/uploads/").headers["Location"]
+    reg.req("PATCH", loc, b"partial")
+    cfg = tmp_path / "gc.toml"
+    cfg.write_text("upload_max_age = 0\n")
+    p = subprocess.run([sys.executable, "-m", "dockyard.registry", "gc", "--root", reg.root,
+                        "--config", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "1 stale uploads" in p.stdout
+    r = reg.req("GET", loc)
+    assert r.status == 404 and r.code() == "BLOB_UPLOAD_UNKNOWN"
