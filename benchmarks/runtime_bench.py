@@ -22,7 +22,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "runtime"))
 
-from conftest import _remove_cgroup_tree, make_rootfs  # noqa: E402
+from conftest import make_rootfs  # noqa: E402
+from dockyard.runtime.cgroups import remove_tree  # noqa: E402
 from dockyard.runtime.oci import ContainerRuntime  # noqa: E402
 from dockyard.runtime.spec import SpecOptions, build_spec  # noqa: E402
 from dockyard.sys import inotify  # noqa: E402
@@ -95,7 +96,7 @@ def main() -> None:
             p90 = vals[min(len(vals) - 1, int(len(vals) * 0.9))]
             print(f"{name:<{width}}  {statistics.median(vals):8.1f}  {p90:8.1f}")
     finally:
-        _remove_cgroup_tree(parent)
+        remove_tree(parent)
         shutil.rmtree(work, ignore_errors=True)
 
 

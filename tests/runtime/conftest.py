@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from dockyard.runtime.cgroups import cgroups_path, remove_tree
 from dockyard.runtime.oci import ContainerRuntime
 from dockyard.runtime.spec import SpecOptions, build_spec
 
@@ -25,7 +26,6 @@ APPLETS = [
     "sh", "echo", "true", "false", "sleep", "cat", "hostname", "id", "ls", "ps", "touch",
     "printf", "ip", "grep", "wc", "head", "env", "kill",
 ]  # fmt: skip
-CGROUP_ROOT = "/sys/fs/cgroup"
 
 
 def _need_root() -> None:
@@ -64,17 +64,7 @@ def rootfs() -> Iterator[str]:
 
 
 def _remove_cgroup_tree(name: str) -> None:
-    if not os.path.isdir(CGROUP_ROOT):
-        return
-    for ctrl in os.listdir(CGROUP_ROOT):
-        top = os.path.join(CGROUP_ROOT, ctrl, name)
-        if not os.path.isdir(top):
-            continue
-        for dirpath, _dirs, _files in sorted(os.walk(top), key=lambda t: -t[0].count("/")):
-            try:
-                os.rmdir(dirpath)
-            except OSError:
-                pass
+    remove_tree(name)
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +96,7 @@ class Harness:
 
     def spec(self, cid: str, args: list[str], **kw) -> dict:
         kw.setdefault("env", [])
-        kw.setdefault("cgroups_path", f"/{self.cgroup_parent}/{cid}")
+        kw.setdefault("cgroups_path", cgroups_path(cid, self.cgroup_parent))
         return build_spec(SpecOptions(rootfs=self.rootfs, args=args, **kw))
 
     def create(self, args: list[str], cid: str | None = None, tty: bool = False, **kw) -> tuple[str, int]:

@@ -295,3 +295,22 @@ def test_exec_in_running_container(h):
     assert os.path.exists(h.rt.attach_socket_path(cid))  # exec left the container's socket alone
     h.rt.kill(cid, signal.SIGKILL)
     assert h.wait(cid) == 137
+
+
+def test_stdin_through_the_attach_socket(h):
+    """conmon's attach socket feeds the container's stdin; closing it ends stdin (docker's
+    StdinOnce), so `cat` sees EOF and exits."""
+    import socket
+
+    cid = h.new_id()
+    h.rt.create(cid, h.spec(cid, ["cat"], open_stdin=True), h.log_path(cid), stdin=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        sock.connect(h.rt.attach_socket_path(cid))
+        h.rt.start(cid)
+        sock.sendall(b"hello via stdin\n")
+        sock.shutdown(socket.SHUT_WR)
+        assert h.wait(cid) == 0
+    finally:
+        sock.close()
+    assert h.output(cid) == "hello via stdin\n"

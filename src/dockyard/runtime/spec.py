@@ -17,6 +17,7 @@ from typing import Any
 
 from dockyard.errors import InvalidArgument
 from dockyard.runtime.caps import effective_caps
+from dockyard.runtime.cgroups import has_swap_accounting
 from dockyard.runtime.users import resolve_user
 
 OCI_VERSION = "1.0.2-dev"
@@ -202,13 +203,14 @@ def _resources(opts: SpecOptions) -> dict[str, Any]:
         if opts.memory < 6 * 1024 * 1024:
             raise InvalidArgument("Minimum memory limit allowed is 6MB")
         mem["limit"] = opts.memory
-        if opts.memory_swap > 0:
-            if opts.memory_swap < opts.memory:
-                raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
-            mem["swap"] = opts.memory_swap
-        elif opts.memory_swap == 0:
-            mem["swap"] = 2 * opts.memory  # docker: unset swap means as much swap as memory
-        # -1: unlimited swap, leave unset
+        if opts.memory_swap > 0 and opts.memory_swap < opts.memory:
+            raise InvalidArgument("Minimum memoryswap limit should be larger than memory limit, see usage")
+        if has_swap_accounting():  # else docker drops the swap limit with a warning
+            if opts.memory_swap > 0:
+                mem["swap"] = opts.memory_swap
+            elif opts.memory_swap == 0:
+                mem["swap"] = 2 * opts.memory  # docker: unset swap means as much swap as memory
+            # -1: unlimited swap, leave unset
     elif opts.memory_swap > 0:
         raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit")
     if mem:
