@@ -1,0 +1,127 @@
+"""Attached I/O: copy a hijacked attach stream to the terminal and the terminal to it.
+
+One ``select`` loop, no threads: the container's output is demultiplexed from Docker's 8-byte
+frames (or copied raw when it has a TTY), the CLI's stdin is forwarded until EOF (then the write
+side is shut, which the daemon turns into the container's stdin EOF), and the loop ends when the
+daemon closes the stream, i.e. when the container's output ends.
+"""
+
+from __future__ import annotations
+
+import _signal
+import os
+import select
+
+from dockyard.client import Client, Connection, write_fd
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+# Docker's stream types: 0 stdin (echo), 1 stdout, 2 stderr, 3 the daemon's system error
+_FD_FOR_STREAM = {0: 1, 1: 1, 2: 2, 3: 2}
+
+
+class FrameWriter:
+    """Incremental demultiplexer of [type, 0, 0, 0, size BE32] frames onto file descriptors."""
+
+    def __init__(self, out_fd: int = 1, err_fd: int = 2):
+        self.buf = bytearray()
+        self.fds = {0: out_fd, 1: out_fd, 2: err_fd, 3: err_fd}
+
+    def feed(self, data: bytes) -> None:
+        buf = self.buf
+        buf += data
+        while len(buf) >= 8:
+            size = int.from_bytes(buf[4:8], "big")
+            if len(buf) < 8 + size:
+                return
+            fd = self.fds.get(buf[0], self.fds[1])
+            write_fd(fd, bytes(buf[8:8 + size]))
+            del buf[:8 + size]
+
+
+def pump(conn: Connection, tty: bool, stdin_fd: int | None, out_fd: int = 1,
+         err_fd: int = 2) -> None:
+    """Copy until the daemon ends the stream (stdin is forwarded while it lasts)."""
+    if tty:
+        def sink(data: bytes) -> None:
+            write_fd(out_fd, data)
+    else:
+        sink = FrameWriter(out_fd, err_fd).feed
+    if conn.buf:
+        sink(conn.take(len(conn.buf)))
+    sock_fd = conn.fileno()
+    rlist = [sock_fd] if stdin_fd is None else [sock_fd, stdin_fd]
+    while True:
+        ready, _, _ = select.select(rlist, [], [])
+        if sock_fd in ready:
+            try:
+                data = conn.sock.recv(65536)
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                return
+            sink(data)
+        if stdin_fd is not None and stdin_fd in ready:
+            try:
+                data = os.read(stdin_fd, 65536)
+            except OSError:
+                data = b""
+            if data:
+                try:
+                    conn.sendall(data)
+                except OSError:  # the container closed its stdin; keep reading output
+                    data = b""
+            if not data:
+                conn.close_write()
+                rlist.remove(stdin_fd)
+                stdin_fd = None
+
+
+def raw_terminal(fd: int) -> Callable[[], None] | None:
+    """Put a terminal in raw mode; returns the function that restores it (None if no tty)."""
+    if not os.isatty(fd):
+        return None
+    import termios
+    import tty
+
+    old = termios.tcgetattr(fd)
+    tty.setraw(fd)
+
+    def restore() -> None:
+        termios.tcsetattr(fd, termios.TCSADRAIN, old)
+    return restore
+
+
+def resize(client: Client, path: str, fd: int = 1) -> None:
+    """Tell the daemon the terminal size (best effort: tty handling never fails a run)."""
+    try:
+        cols, rows = os.get_terminal_size(fd)
+        client.request("POST", path, {"h": rows, "w": cols}).read()
+    except (OSError, Exception):  # noqa: BLE001
+        pass
+
+
+def watch_resize(client: Client, path: str) -> None:
+    _signal.signal(_signal.SIGWINCH, lambda *_: resize(client, path))
+
+
+PROXY_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+
+def proxy_signals(client: Client, container: str) -> None:
+    """Forward the signals the CLI gets to the container, as docker's --sig-proxy does."""
+    from dockyard.client import quote
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            client.request("POST", f"/containers/{quote(container)}/kill",
+                           {"signal": str(signum)}).read()
+        except Exception:  # noqa: BLE001 - the container may be gone already
+            pass
+
+    for name in PROXY_SIGNALS:
+        signum = getattr(_signal, name, None)
+        if signum is not None:
+            _signal.signal(signum, forward)

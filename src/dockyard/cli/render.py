@@ -1,0 +1,217 @@
+"""Docker's output conventions: aligned tables, human durations and sizes, truncation.
+
+These follow the docker CLI and go-units exactly where users (and scripts) can see the
+difference: tabwriter padding of 3 with a minimum cell width of 10, "About a minute",
+"4.86MB" (decimal units, three significant digits), 12-character ids, "…" ellipsis.
+"""
+
+from __future__ import annotations
+
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+
+def tabulate(lines: list[str], minwidth: int = 10, padding: int = 3) -> str:
+    """Align tab-separated cells like Go's ``tabwriter.NewWriter(w, 10, 1, 3, ' ', 0)``.
+
+    A column's width is computed over each run of consecutive lines that have that column
+    (a cell is text followed by a tab; the text after the last tab is never padded).
+    """
+    rows = [line.split("\t") for line in lines]
+    widths = [[0] * (len(r) - 1) for r in rows]
+    col = 0
+    while True:
+        i, any_col = 0, False
+        while i < len(rows):
+            if len(rows[i]) - 1 > col:
+                any_col = True
+                j = i
+                width = 0
+                while j < len(rows) and len(rows[j]) - 1 > col:
+                    width = max(width, len(rows[j][col]) + padding)
+                    j += 1
+                width = max(width, minwidth)
+                for k in range(i, j):
+                    widths[k][col] = width
+                i = j
+            else:
+                i += 1
+        if not any_col:
+            break
+        col += 1
+    out = []
+    for row, w in zip(rows, widths, strict=True):
+        cells = [cell.ljust(w[c]) for c, cell in enumerate(row[:-1])]
+        cells.append(row[-1])
+        out.append("".join(cells))
+    return "\n".join(out)
+
+
+def human_duration(seconds: float) -> str:
+    """go-units HumanDuration: "Less than a second", "3 seconds", "About an hour", ..."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def since(epoch: float, now: float | None = None) -> str:
+    """"5 seconds ago" for a unix timestamp."""
+    now = time.time() if now is None else now
+    return human_duration(max(0.0, now - epoch)) + " ago"
+
+
+_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
+
+
+def _go_g(value: float, precision: int) -> str:
+    text = f"{value:.{precision}g}"
+    if "e" in text:  # Go writes e+03 like C does; keep it identical
+        mant, _, exp = text.partition("e")
+        sign = exp[0]
+        digits = exp[1:].lstrip("0").rjust(2, "0")
+        text = f"{mant}e{sign}{digits}"
+    return text
+
+
+def human_size(size: float, precision: int = 3) -> str:
+    """go-units HumanSizeWithPrecision: decimal units, "4.86MB"."""
+    i = 0
+    while size >= 1000.0 and i < len(_DECIMAL) - 1:
+        size /= 1000.0
+        i += 1
+    return _go_g(size, precision) + _DECIMAL[i]
+
+
+def bytes_size(size: float) -> str:
+    """go-units BytesSize: binary units, "1.5GiB" (used by ``info``)."""
+    i = 0
+    while size >= 1024.0 and i < len(_BINARY) - 1:
+        size /= 1024.0
+        i += 1
+    return _go_g(size, 4) + _BINARY[i]
+
+
+def ellipsis(text: str, width: int) -> str:
+    """Shorten to ``width`` characters, the last being "…" (docker's formatter.Ellipsis)."""
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text
+    if width == 1:
+        return text[0]
+    return text[:width - 1] + "…"
+
+
+def short_id(full: str, length: int = 12) -> str:
+    """"sha256:abcd…" or a container id → its first 12 hex characters."""
+    if ":" in full:
+        full = full.split(":", 1)[1]
+    return full[:length]
+
+
+def go_quote(text: str) -> str:
+    """Go's strconv.Quote for the ps COMMAND column."""
+    out = ['"']
+    for ch in text:
+        o = ord(ch)
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif o < 0x20 or o == 0x7F:
+            out.append(f"\\x{o:02x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def parse_rfc3339(text: str) -> float | None:
+    """RFC 3339 (nanosecond precision allowed) → unix seconds; None if it does not parse."""
+    if not text or text.startswith("0001-01-01"):
+        return None
+    try:
+        date, _, rest = text.partition("T")
+        y, mo, d = (int(x) for x in date.split("-"))
+        offset = 0
+        if rest.endswith("Z"):
+            rest = rest[:-1]
+        else:
+            for sign in "+-":
+                k = rest.rfind(sign)
+                if k > 0:
+                    oh, _, om = rest[k + 1:].partition(":")
+                    offset = (int(oh) * 3600 + int(om or 0) * 60) * (1 if sign == "+" else -1)
+                    rest = rest[:k]
+                    break
+        hms, _, frac = rest.partition(".")
+        h, mi, s = (int(x) for x in hms.split(":"))
+        seconds = _days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - offset
+        return seconds + (float("0." + frac) if frac else 0.0)
+    except (ValueError, IndexError):
+        return None
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 (H. Hinnant's algorithm; avoids importing datetime)."""
+    y -= m <= 2
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def go_time(epoch: float) -> str:
+    """Go's time.Time.String() in UTC: "2024-01-02 03:04:05 +0000 UTC"."""
+    return time.strftime("%Y-%m-%d %H:%M:%S +0000 UTC", time.gmtime(epoch))
+
+
+def format_ports(ports: list[dict[str, Any]] | None) -> str:
+    """The ps PORTS column: "0.0.0.0:8080->80/tcp, 443/tcp"."""
+    out = []
+    for p in ports or []:
+        proto = p.get("Type") or "tcp"
+        private = p.get("PrivatePort")
+        public = p.get("PublicPort")
+        if public:
+            ip = p.get("IP") or "0.0.0.0"
+            if ":" in ip:
+                ip = f"[{ip}]"
+            out.append(f"{ip}:{public}->{private}/{proto}")
+        else:
+            out.append(f"{private}/{proto}")
+    seen: list[str] = []
+    for item in out:
+        if item not in seen:
+            seen.append(item)
+    return ", ".join(seen)
