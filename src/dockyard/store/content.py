@@ -146,6 +146,18 @@ class ContentStore:
         _unlink_quiet(path)
         return dgst, size
 
+    def adopt(self, path: str, digest: str) -> None:
+        """Publish a temp file from ``temp_file()`` whose digest the caller computed while
+        writing it (saves re-reading a large layer). The file is fsynced here."""
+        _digest.parse(digest)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._commit(path, digest)
+        _unlink_quiet(path)
+
     def temp_file(self, prefix: str = "tmp-") -> tuple[int, str]:
         """An fd and path inside ingest/, for writers that finish with import_file()."""
         return tempfile.mkstemp(dir=self._ingest, prefix=prefix)
