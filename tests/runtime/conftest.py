@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import select
 import shutil
 import signal
 import subprocess
@@ -111,17 +110,9 @@ class Harness:
         return cid, self.wait(cid)
 
     def wait(self, cid: str, timeout: float = 30) -> int:
-        """Block until conmon has written the exit file (conmon exits right after)."""
-        pid = self.rt.conmon_pid(cid)
-        if pid:
-            fd = os.pidfd_open(pid)
-            try:
-                ready, _, _ = select.select([fd], [], [], timeout)
-                assert ready, f"container {cid} did not exit within {timeout}s"
-            finally:
-                os.close(fd)
-        res = self.rt.read_exit(cid)
-        assert res is not None, "conmon exited without an exit file"
+        """Block until conmon has written the exit file."""
+        res = self.rt.wait(cid, timeout)
+        assert res is not None, f"container {cid} did not exit within {timeout}s"
         return res[0]
 
     def output(self, cid: str, stream: str | None = "stdout") -> str:

@@ -122,6 +122,16 @@ class ContainerRuntime:
             raise Conflict(f"container {cid} already exists in the runtime")
         self._remove_files(cid)
         os.makedirs(bundle, mode=0o700)
+        try:
+            return self._create(cid, bundle, spec, log_path, tty, stdin, leave_stdin_open)
+        except BaseException:
+            self._cleanup_failed(cid)
+            raise
+
+    def _create(
+        self, cid: str, bundle: str, spec: dict, log_path: str, tty: bool, stdin: bool,
+        leave_stdin_open: bool,
+    ) -> int:  # fmt: skip
         if bool(spec.get("process", {}).get("terminal")) != tty:
             spec = dict(spec, process=dict(spec.get("process", {}), terminal=tty))
         atomic_write(os.path.join(bundle, "config.json"), json.dumps(spec).encode(), durable=False)
@@ -174,7 +184,6 @@ class ContainerRuntime:
             return pid
         reason = self._runc_error(cid) or (msg or {}).get("message") or self._conmon_error(cid)
         reason = (reason or "conmon exited without reporting the container").strip()
-        self._cleanup_failed(cid)
         raise RuntimeFailure(reason, exit_code=classify_exit_code(reason))
 
     def start(self, cid: str) -> None:
@@ -268,6 +277,18 @@ class ContainerRuntime:
         except ValueError:
             code = -1
         return (code if code >= 0 else 255), mtime
+
+    def wait(self, cid: str, timeout: float | None = None) -> tuple[int, float] | None:
+        """Block until the container has exited (conmon's exit, watched with a pidfd) and
+        return read_exit(); None on timeout or when no conmon watches it. The daemon uses
+        ExitWatcher instead; this is for synchronous callers and tests."""
+        res = self.read_exit(cid)
+        if res is not None:
+            return res
+        conmon = self.conmon_pid(cid)
+        if conmon:
+            _wait_pid_exit(conmon, timeout)
+        return self.read_exit(cid)
 
     def pid(self, cid: str) -> int | None:
         """The container's init pid as runc wrote it at create time."""
@@ -372,7 +393,7 @@ class ContainerRuntime:
             return res.stdout.decode(errors="replace")
         msg = _runc_message(res.stderr.decode(errors="replace"))
         low = msg.lower()
-        if "does not exist" in low or "not found" in low and "container" in low:
+        if "does not exist" in low or ("not found" in low and "container" in low):
             raise NotFound(msg)
         if "not running" in low or "already finished" in low or "stopped" in low \
                 or "cannot start" in low or "cannot delete" in low:  # fmt: skip
@@ -483,7 +504,7 @@ def _runc_message(stderr: str) -> str:
     return stderr.strip() or "runtime failed"
 
 
-def _wait_pid_exit(pid: int, timeout: float) -> None:
+def _wait_pid_exit(pid: int, timeout: float | None) -> None:
     try:
         fd = os.pidfd_open(pid)
     except OSError as e:
