@@ -241,3 +241,19 @@ def test_put_image_rejects_wrong_diff_id(images):
     with pytest.raises(DigestMismatch):
         images.put_image(config, manifest)
     assert images.snapshots.layers() == [] and images.list() == []
+
+
+def test_plain_bool_in_use_and_reconcile(images):
+    img = _import(images)
+    with pytest.raises(Conflict, match="must be forced"):
+        images.delete(img.id, in_use=lambda _id: True)
+    # a crash left junk behind and lost the unpacked layer: start-up repairs it
+    junk = os.path.join(images.snapshots.root, "tmp", "layer-crashed")
+    os.makedirs(junk)
+    images.snapshots.remove_layer(DIFF_ID)
+    orphan = digest.of_bytes(b"orphan")
+    images.snapshots.apply_layer(orphan, None, io.BytesIO(busybox_rootfs_tar({"x": b"1"})))
+    images.reconcile()
+    assert not os.path.exists(junk)
+    assert images.snapshots.layers() == [DIFF_ID]
+    assert images.delete("busybox")[-1] == {"Deleted": DIFF_ID}

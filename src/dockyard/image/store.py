@@ -438,7 +438,7 @@ class ImageStore:
                 if not force and _single_reference(refs) and usage[0]:
                     raise Conflict(
                         f"conflict: unable to remove repository reference \"{name_or_id}\" "
-                        f"(must force) - container {usage[1][:12]} is using its referenced "
+                        f"(must force) - container{_ctr(usage[1])} is using its referenced "
                         f"image {image_id[7:19]}")
                 self._drop_ref(ref, image_id)
                 records.append({"Untagged": ref.familiar_string()})
@@ -484,7 +484,7 @@ class ImageStore:
         used, ctr, running = usage
         if used and running:
             raise Conflict(f"conflict: unable to delete {short} (cannot be forced) - image is "
-                           f"being used by running container {ctr[:12]}")
+                           f"being used by running container{_ctr(ctr)}")
         if self.children(image_id):
             raise Conflict(f"conflict: unable to delete {short} (cannot be forced) - image has "
                            "dependent child images")
@@ -495,7 +495,7 @@ class ImageStore:
                            "referenced in multiple repositories")
         if used:
             raise Conflict(f"conflict: unable to delete {short} (must be forced) - image is "
-                           f"being used by stopped container {ctr[:12]}")
+                           f"being used by stopped container{_ctr(ctr)}")
 
     def _remove_image(self, image_id: str) -> list[str]:
         """Drop the record, then every blob and layer no other image needs."""
@@ -524,6 +524,20 @@ class ImageStore:
             removed.append(chain_id)
         return removed
 
+    def reconcile(self) -> None:
+        """Daemon start: drop half-written ingests and layers, re-unpack layers an image needs
+        but that vanished (from its blobs), and remove layers nothing needs."""
+        self.content.clean_ingests()
+        self.snapshots.clean_tmp()
+        for img in self.list():
+            missing = [c for c in img.chain_ids if not self.snapshots.has_layer(c)]
+            if missing and len(img.layers) == len(img.diff_ids):
+                try:
+                    self._unpack(img.diff_ids, img.chain_ids, img.layers)
+                except DockyardError:
+                    pass  # stays broken; running it gives a clear error
+        self.prune_layers()
+
     def prune_layers(self) -> list[str]:
         """Remove layers no image references and nothing stands on (after force deletes)."""
         removed: list[str] = []
@@ -543,6 +557,10 @@ class ImageStore:
                     removed.append(chain_id)
                     progress = True
         return removed
+
+
+def _ctr(container_id: str) -> str:
+    return f" {container_id[:12]}" if container_id else ""
 
 
 def _usage(in_use: InUse, image_id: str) -> tuple[bool, str, bool]:
