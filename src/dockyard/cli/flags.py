@@ -45,12 +45,12 @@ def defaults(spec: list[FlagSpec]) -> dict[str, Any]:
 def parse(argv: list[str], spec: list[FlagSpec], interspersed: bool = True,
           aliases: dict[str, str] | None = None) -> tuple[dict[str, Any], list[str]]:
     """Parse ``argv`` against ``spec``; returns (options by long name with _, positionals)."""
+    opts = defaults(spec)
     spec = [(s, lg, BOOL if k == TRUE_BOOL else k, h) for s, lg, k, h in spec]
     by_long = {long: (long, kind) for _s, long, kind, _h in spec}
     for alias, target in (aliases or {}).items():
         by_long[alias] = by_long[target]
     by_short = {short: (long, kind) for short, long, kind, _h in spec if short}
-    opts = defaults(spec)
     args: list[str] = []
     i = 0
 
