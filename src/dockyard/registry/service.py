@@ -154,7 +154,8 @@ class Registry:
     def resolve(self, repo: str, reference: str) -> str:
         if is_digest_ref(reference):
             return check_digest(reference)
-        check_tag(reference)
+        if not _TAG_RE.match(reference):  # cannot exist; the spec's conformance wants 404
+            raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {reference[:200]!r}")
         dg = self.index.tag_digest(repo, reference)
         if dg is None:
             raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
@@ -231,8 +232,7 @@ class Registry:
             if not self.index.delete_manifest(repo, reference):
                 raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
         else:
-            check_tag(reference)
-            if not self.index.delete_tag(repo, reference):
+            if not _TAG_RE.match(reference) or not self.index.delete_tag(repo, reference):
                 raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
 
     # -- discovery -------------------------------------------------------------------------------
