@@ -30,6 +30,32 @@ class _StdinParser:
         self.queue.put_nowait(None)
 
 
+class _HalfCloseProtocol(asyncio.Protocol):
+    """Delegates to aiohttp's protocol but keeps the socket open for writing after the peer's
+    EOF (asyncio closes the transport when ``eof_received`` returns a false value)."""
+
+    def __init__(self, inner, stdin: asyncio.Queue):
+        self._inner = inner
+        self._stdin = stdin
+
+    def data_received(self, data: bytes) -> None:
+        self._inner.data_received(data)
+
+    def eof_received(self) -> bool:
+        self._stdin.put_nowait(None)
+        return True
+
+    def connection_lost(self, exc) -> None:
+        self._stdin.put_nowait(None)
+        self._inner.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self._inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        self._inner.resume_writing()
+
+
 class Hijacked:
     """A connection taken over from HTTP: raw writes to the transport, client bytes in a queue."""
 
@@ -56,10 +82,10 @@ class Hijacked:
         self = cls(request)
         self.response = resp
         protocol = request.protocol
-        # A client half-closing its side (stdin EOF) must not close our side of the socket.
-        protocol.eof_received = lambda: self.stdin.put_nowait(None) or True
         if upgrade:
             protocol.set_parser(_StdinParser(self.stdin))
+        # A client half-closing its side (stdin EOF) must not close our side of the socket.
+        self.transport.set_protocol(_HalfCloseProtocol(protocol, self.stdin))
         return self
 
     def write(self, data: bytes) -> None:
