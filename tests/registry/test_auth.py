@@ -143,3 +143,30 @@ def test_token_auth_with_skopeo(token_registry, tmp_path):
            f"oci:{out}:v1")
     assert os.path.exists(out / "index.json")
     _assert_no_secrets(reg.log())
+
+
+def test_tls_serving_with_skopeo(make_registry, tmp_path):
+    import shutil as _sh
+    import ssl
+    import urllib.request
+
+    if _sh.which("openssl") is None:
+        pytest.skip("openssl not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    reg = make_registry("--tls-cert", str(cert), "--tls-key", str(key))
+    ctx = ssl.create_default_context(cafile=str(cert))
+    with urllib.request.urlopen(f"https://{reg.host}/v2/", context=ctx) as r:
+        assert r.status == 200 and r.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+    certs = tmp_path / "certs.d"
+    certs.mkdir()
+    _sh.copy(cert, certs / "ca.crt")
+    src = Layout(str(tmp_path / "src"))
+    src.tag(src.image([{"f": b"over tls"}]), "v1")
+    dest = f"docker://{reg.host}/tls/app:v1"
+    skopeo("copy", "--dest-cert-dir", str(certs), f"oci:{src.path}:v1", dest)
+    out = tmp_path / "out"
+    skopeo("copy", "--src-cert-dir", str(certs), dest, f"oci:{out}:v1")
+    assert os.path.exists(out / "index.json")
