@@ -106,12 +106,14 @@ def add_layer(content: ContentStore, snapshots: Snapshotter, fileobj: BinaryIO,
             else:  # pragma: no cover
                 import gzip
                 gz = gzip.GzipFile(fileobj=sink, mode="wb", mtime=0)
-            tee = _Tee(decompress_stream(fileobj), gz)
+            src = decompress_stream(fileobj)
+            tee = _Tee(src, gz)
             try:
                 staged.apply(tee)
                 drain(tee)
             finally:
                 gz.close()
+                src.close()
             raw.flush()
         diff_id = tee.diff_id
         blob = f"sha256:{sink.hash.hexdigest()}"
