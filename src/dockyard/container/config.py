@@ -58,7 +58,8 @@ def validate_create(body) -> tuple[dict, dict]:
     if not isinstance(body, dict):
         raise InvalidArgument("invalid JSON: the body must be a JSON object")
     _check_types(body, _CONFIG_TYPES, "Config")
-    host = body.get("HostConfig") or {}
+    host = body.get("HostConfig")
+    host = {} if host is None else host
     if not isinstance(host, dict):
         raise InvalidArgument("HostConfig must be a JSON object")
     _check_types(host, _HOST_TYPES, "HostConfig")

@@ -7,10 +7,14 @@ container has exited and the file is drained.
 """
 
 import asyncio
+import logging
+import os
 import socket
 import time
 
 from ..runtime.logfile import follow_log, read_log
+
+log = logging.getLogger(__name__)
 
 
 class LogService:
@@ -59,14 +63,23 @@ class LogService:
         sock.setblocking(False)
         loop = asyncio.get_running_loop()
         try:
-            await loop.sock_connect(sock, svc.runtime.attach_socket_path(c.id))
+            await _connect_long_path(loop, sock, svc.runtime.attach_socket_path(c.id))
             while True:
                 data = await chunks.get()
                 if data is None:
                     break
                 for i in range(0, len(data), 8192):
                     await loop.sock_sendall(sock, data[i:i + 8192])
-        except OSError:
-            pass
+        except OSError as e:
+            log.debug("stdin of %s: %s", c.id[:12], e)
         finally:
             sock.close()
+
+
+async def _connect_long_path(loop, sock: socket.socket, path: str) -> None:
+    """Unix socket paths are limited to 108 bytes; connect through /proc/self/fd/N/name."""
+    dir_fd = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY)
+    try:
+        await loop.sock_connect(sock, f"/proc/self/fd/{dir_fd}/{os.path.basename(path)}")
+    finally:
+        os.close(dir_fd)
