@@ -164,8 +164,6 @@ def main() -> int:
     base = tempfile.mkdtemp(prefix="dyreg-bench-")
     servers: list[Server] = []
     try:
-        layout = os.path.join(base, "layout")
-        make_layout(layout, args.push_mib)
         servers = [start_reference(base), start_dockyard(base)]
         time.sleep(1.0)
         idle0 = {s.name: rss_kib(s.proc.pid) for s in servers}
@@ -174,12 +172,17 @@ def main() -> int:
         blob = os.urandom(args.get_mib << 20)
         dgs = {s.name: upload_blob(s, "bench/get", blob) for s in servers}
         for i in range(args.rounds):
+            # a fresh layer each round: skopeo's blob-info cache would otherwise turn the
+            # second push into a cross-repository mount
+            layout = os.path.join(base, f"layout{i}")
+            make_layout(layout, args.push_mib)
             for s in (servers if i % 2 == 0 else servers[::-1]):  # alternate who goes first
                 push, pull = push_pull(s, layout, base, i)
                 res[s.name]["push"].append(push)
                 res[s.name]["pull"].append(pull)
                 res[s.name]["get"].append(parallel_get(s, "bench/get", dgs[s.name], 8,
                                                        len(blob)))
+            shutil.rmtree(layout)
         time.sleep(2.0)
         idle1 = {s.name: rss_kib(s.proc.pid) for s in servers}
         ref, dy = "docker-registry", "dockyard"

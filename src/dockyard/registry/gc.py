@@ -98,6 +98,7 @@ def collect(registry: Registry, grace: float = 3600.0, delete_untagged: bool = T
                 pass
             stats.blobs += 1
             stats.bytes += size
+    _sweep_unindexed(registry, cutoff, stats, dry_run)
     if not dry_run:
         c2 = idx.read("SELECT name FROM repos r WHERE NOT EXISTS (SELECT 1 FROM links l WHERE "
                       "l.repo=r.name) AND NOT EXISTS (SELECT 1 FROM manifests m WHERE "
@@ -109,3 +110,36 @@ def collect(registry: Registry, grace: float = 3600.0, delete_untagged: bool = T
                           "m.repo=?)", (repo, repo, repo))
         stats.uploads = registry.uploads.purge(upload_max_age)
     return stats
+
+
+def _sweep_unindexed(registry: Registry, cutoff: float, stats: GCStats, dry_run: bool) -> None:
+    """Blob files with no index row: left by a crash between publish and commit."""
+    drv, idx = registry.driver, registry.index
+    try:
+        algos = drv.list(layout.BLOBS_ROOT)
+    except NotFound:
+        return
+    for algo_dir in algos:
+        for prefix in drv.list(algo_dir):
+            for blob_dir in drv.list(prefix):
+                dg = f"{algo_dir.rsplit('/', 1)[-1]}:{blob_dir.rsplit('/', 1)[-1]}"
+                try:
+                    info = drv.stat(f"{blob_dir}/data")
+                except NotFound:
+                    info = None
+                if info is not None and info.mtime >= cutoff:
+                    continue
+                if idx.blob_size(dg) is not None:
+                    continue
+                if dry_run:
+                    stats.blobs += 1
+                    continue
+                with idx.write() as c:
+                    if c.execute("SELECT 1 FROM blobs WHERE digest=?", (dg,)).fetchone():
+                        continue
+                    try:
+                        drv.delete(blob_dir)
+                    except NotFound:
+                        continue
+                stats.blobs += 1
+                stats.bytes += info.size if info else 0
