@@ -166,7 +166,8 @@ def container_inspect(c: Container, *, container_dir: str, log_path: str, upper:
 
 
 def container_summary(c: Container, size_rw: int | None = None) -> dict:
-    cmd = " ".join([c.path] + list(c.args))
+    # Docker quotes arguments that contain a space, and only those.
+    cmd = " ".join([c.path] + [f"'{a}'" if " " in a else a for a in c.args])
     out = {
         "Id": c.id,
         "Names": ["/" + c.name],
@@ -234,12 +235,13 @@ def _image_config(inner: dict) -> dict:
     return out
 
 
-def image_summary(img) -> dict:
+def image_summary(img, tags: list[str] | None = None) -> dict:
     inner = img.config.get("config") or {}
+    tags = list(img.repo_tags) if tags is None else tags
     return {
         "Id": img.id,
         "ParentId": "",
-        "RepoTags": list(img.repo_tags) or ["<none>:<none>"],
+        "RepoTags": tags or ["<none>:<none>"],
         "RepoDigests": list(img.repo_digests) or (["<none>@<none>"] if not img.repo_tags else []),
         "Created": unix_seconds(img.created),
         "Size": img.size,

@@ -18,15 +18,16 @@ def _images(request: web.Request):
     return request.app["engine"].images
 
 
-def _ref_matches(img, patterns: list[str]) -> bool:
+def _matching_tags(img, patterns: list[str]) -> list[str]:
+    """The image's tags that a ``reference`` filter matches (Docker lists only those)."""
     import fnmatch
 
+    out = []
     for tag in img.repo_tags:
         repo = tag.rsplit(":", 1)[0]
-        for p in patterns:
-            if fnmatch.fnmatchcase(tag, p) or fnmatch.fnmatchcase(repo, p):
-                return True
-    return False
+        if any(fnmatch.fnmatchcase(tag, p) or fnmatch.fnmatchcase(repo, p) for p in patterns):
+            out.append(tag)
+    return out
 
 
 async def list_images(request: web.Request) -> web.Response:
@@ -39,8 +40,10 @@ async def list_images(request: web.Request) -> web.Response:
     if "label" in f:
         items = [i for i in items
                  if match_labels((i.config.get("config") or {}).get("Labels") or {}, f["label"])]
+    shown_tags = {}
     if "reference" in f:
-        items = [i for i in items if _ref_matches(i, f["reference"])]
+        shown_tags = {i.id: _matching_tags(i, f["reference"]) for i in items}
+        items = [i for i in items if shown_tags[i.id]]
     if "before" in f:
         ref = store.get(f["before"][0])
         items = [i for i in items if i.created < ref.created]
@@ -48,7 +51,7 @@ async def list_images(request: web.Request) -> web.Response:
         ref = store.get(f["since"][0])
         items = [i for i in items if i.created > ref.created]
     items.sort(key=lambda i: i.created, reverse=True)
-    return web.json_response([convert.image_summary(i) for i in items])
+    return web.json_response([convert.image_summary(i, shown_tags.get(i.id)) for i in items])
 
 
 async def inspect(request: web.Request) -> web.Response:
