@@ -78,14 +78,15 @@ class Hijacked:
         if not upgrade:
             # No chunked framing may wrap the raw stream: the body ends when we close.
             resp.headers["Transfer-Encoding"] = "identity"
-        await resp.prepare(request)
         self = cls(request)
         self.response = resp
         protocol = request.protocol
+        # Before the 101 goes out, so that a client sending stdin and its EOF at once is seen:
+        # a client half-closing its side must not close our side of the socket.
+        self.transport.set_protocol(_HalfCloseProtocol(protocol, self.stdin))
+        await resp.prepare(request)
         if upgrade:
             protocol.set_parser(_StdinParser(self.stdin))
-        # A client half-closing its side (stdin EOF) must not close our side of the socket.
-        self.transport.set_protocol(_HalfCloseProtocol(protocol, self.stdin))
         return self
 
     def write(self, data: bytes) -> None:
