@@ -257,3 +257,25 @@ def test_plain_bool_in_use_and_reconcile(images):
     assert not os.path.exists(junk)
     assert images.snapshots.layers() == [DIFF_ID]
     assert images.delete("busybox")[-1] == {"Deleted": DIFF_ID}
+
+
+def test_commit_container_changes(images, tmp_path):
+    base = _import(images)
+    _run_in(images, base, "c1", tmp_path, "/bin/sh", "-c",
+            "echo made > /etc/made && rm /etc/os-release && rm -r /data")
+    images.snapshots.unmount(str(tmp_path / "mnt-c1"))
+    upper = images.snapshots.upper_dir("c1")
+    new = images.commit(upper, base, {"Cmd": ["/bin/sh"]}, "committed:1",
+                        changes=["ENV X=1"], comment="snap", author="me")
+    again = images.layer_from_dir(upper, base.top_chain_id)
+    assert again.digest == new.layers[-1]["digest"]  # same tree, same blob
+    assert new.diff_ids[0] == DIFF_ID and len(new.diff_ids) == 2
+    assert new.parent == base.id
+    assert new.config["config"] == {"Cmd": ["/bin/sh"], "Env": ["X=1"]}
+    assert new.config["history"][-1] == {"created": new.created, "created_by": "",
+                                         "author": "me", "comment": "snap"}
+    out = _run_in(images, new, "c2", tmp_path, "/bin/sh", "-c",
+                  "cat /etc/made; ls /etc; test -e /data && echo data || echo nodata")
+    assert out.splitlines() == ["made", "hostname", "made", "passwd", "nodata"]
+    with pytest.raises(Conflict, match="dependent child images"):
+        images.delete(base.id, force=True)

@@ -9,6 +9,7 @@ or layer goes only when no remaining image needs it.
 from __future__ import annotations
 
 import json
+import os
 import platform as _platform
 import re
 import threading
@@ -19,6 +20,7 @@ from typing import Any, BinaryIO
 
 from .. import digest as _digest
 from .. import reference as _reference
+from ..archive import write_tar
 from ..errors import Conflict, DockyardError, InvalidArgument, NotFound
 from ..store.content import ContentStore
 from ..store.meta import MetaDB
@@ -302,6 +304,63 @@ class ImageStore:
     def add_layer(self, fileobj: BinaryIO, parent_chain_id: str | None = None) -> LayerInfo:
         """Compress, store and unpack one layer tar (any compression); see image.layer."""
         return add_layer(self.content, self.snapshots, fileobj, parent_chain_id)
+
+    def layer_from_dir(self, path: str, parent_chain_id: str | None = None) -> LayerInfo:
+        """Make a layer from a directory tree, e.g. a container's overlay upper dir (whiteouts
+        become ``.wh.`` entries; entries sorted, gzip mtime 0: same tree, same digest)."""
+        rfd, wfd = os.pipe()
+        errors: list[BaseException] = []
+
+        def produce() -> None:
+            try:
+                with os.fdopen(wfd, "wb", buffering=1 << 20) as out:
+                    write_tar(path, out)
+            except BrokenPipeError:
+                pass  # the consumer failed first and says why
+            except BaseException as e:  # noqa: BLE001 - reported by the consumer side
+                errors.append(e)
+
+        t = threading.Thread(target=produce, name="layer-tar", daemon=True)
+        t.start()
+        try:
+            with os.fdopen(rfd, "rb", buffering=1 << 20) as src:
+                info = self.add_layer(src, parent_chain_id)
+        finally:
+            t.join()
+        if errors:
+            raise errors[0]
+        return info
+
+    def commit(self, upper_dir: str, base: Image | None, container_config: dict,
+               repo_tag: str | None = None, changes: list[str] | None = None,
+               comment: str = "", author: str = "", created_by: str = "") -> Image:
+        """``docker commit``: a new image = base image + one layer from ``upper_dir``."""
+        if repo_tag:
+            self.parse_tag(repo_tag)
+        cfg_inner = apply_changes(container_config, changes)
+        layer = self.layer_from_dir(upper_dir, base.top_chain_id if base else None)
+        now = rfc3339_nano()
+        config: dict[str, Any] = json.loads(json.dumps(base.config)) if base else {}
+        if not base:
+            os_name, arch, variant = host_platform()
+            config.update({"architecture": arch, "os": os_name})
+        entry = {"created": now, "created_by": created_by}
+        if author:
+            entry["author"] = author
+            config["author"] = author
+        if comment:
+            entry["comment"] = comment
+        config.update({"config": cfg_inner, "created": now, "comment": comment})
+        config["history"] = list(config.get("history") or []) + [entry]
+        layers = (self._layer_infos(base) if base else []) + [layer]
+        return self.create_image(config, layers, repo_tag, parent=base.id if base else "")
+
+    def _layer_infos(self, img: Image) -> list[LayerInfo]:
+        if len(img.layers) != len(img.diff_ids):
+            raise NotFound(f"image {img.id} has no layer blobs to build on")
+        return [LayerInfo(d, b["digest"], b["size"], b["mediaType"], c,
+                          self.snapshots.layer_size(c))
+                for d, c, b in zip(img.diff_ids, img.chain_ids, img.layers, strict=True)]
 
     def create_image(self, config: dict, layers: list[LayerInfo], repo_tag: str | None = None,
                      parent: str = "") -> Image:
