@@ -279,3 +279,11 @@ def test_commit_container_changes(images, tmp_path):
     assert out.splitlines() == ["made", "hostname", "made", "passwd", "nodata"]
     with pytest.raises(Conflict, match="dependent child images"):
         images.delete(base.id, force=True)
+
+
+def test_history(images):
+    img = _import(images)
+    (row,) = images.history("busybox")
+    assert row["Id"] == img.id and row["Tags"] == ["busybox:latest"]
+    assert row["Comment"] == "Imported from -" and row["Size"] == img.size
+    assert row["Created"] > 1_700_000_000  # unix seconds, parsed from the RFC 3339 config

@@ -8,6 +8,7 @@ or layer goes only when no remaining image needs it.
 
 from __future__ import annotations
 
+import calendar
 import json
 import os
 import platform as _platform
@@ -251,6 +252,26 @@ class ImageStore:
 
     def config_bytes(self, image: Image) -> bytes:
         return self.content.read(image.id)
+
+    def history(self, name_or_id: str) -> list[dict]:
+        """``GET /images/{name}/history``: newest first, one row per history entry, the layer
+        size on entries that made a layer, the image ID (and tags) on the top row only."""
+        img = self.get(name_or_id)
+        hist = img.config.get("history") or [{"created": img.created}]
+        sizes = [self.snapshots.layer_size(c) if self.snapshots.has_layer(c) else 0
+                 for c in img.chain_ids]
+        rows, li = [], 0
+        for h in hist:
+            size = 0
+            if not h.get("empty_layer") and li < len(sizes):
+                size, li = sizes[li], li + 1
+            rows.append({"Id": "<missing>", "Created": _unix(h.get("created", "")),
+                         "CreatedBy": h.get("created_by", ""), "Tags": None, "Size": size,
+                         "Comment": h.get("comment", "")})
+        rows.reverse()
+        rows[0]["Id"] = img.id
+        rows[0]["Tags"] = list(img.repo_tags) or None
+        return rows
 
     # -- names ---------------------------------------------------------------------------------
 
@@ -616,6 +637,15 @@ class ImageStore:
                     removed.append(chain_id)
                     progress = True
         return removed
+
+
+def _unix(rfc3339: str) -> int:
+    if not rfc3339 or rfc3339.startswith("0001"):
+        return 0
+    try:
+        return calendar.timegm(time.strptime(rfc3339[:19], "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return 0
 
 
 def _ctr(container_id: str) -> str:
