@@ -140,3 +140,18 @@ def test_images_tag_rmi(daemon):
     assert tag not in daemon.cli("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.decode()
     # busybox itself is still there
     assert daemon.cli("inspect", "--type", "image", "busybox").returncode == 0
+
+
+def test_rmi_refuses_an_image_a_container_uses(daemon):
+    tag = f"inuse-{uuid.uuid4().hex[:6]}"
+    name = _name()
+    busybox_id = daemon.cli("inspect", "-f", "{{.Id}}", "busybox").stdout.decode().strip()
+    assert daemon.cli("tag", "busybox", tag).returncode == 0
+    assert daemon.cli("run", "-d", "--name", name, tag, "sleep", "1000").returncode == 0
+    # Untagging one of two names is allowed; deleting the image by id is not.
+    r = daemon.cli("rmi", busybox_id)
+    assert r.returncode != 0
+    assert b"conflict" in r.stderr.lower() or b"referenced" in r.stderr.lower()
+    assert daemon.cli("rm", "-f", name).returncode == 0
+    assert daemon.cli("rmi", tag).returncode == 0
+    assert daemon.cli("inspect", "--type", "image", "busybox").returncode == 0

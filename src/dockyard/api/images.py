@@ -95,7 +95,7 @@ class _BodyReader:
                 continue
 
     def read(self, n: int = -1) -> bytes:
-        while not self._eof and (n < 0 or len(self._buf) < n):
+        while not self._eof and not self.closed and (n < 0 or len(self._buf) < n):
             chunk = self._q.get()
             if chunk is None:
                 self._eof = True

@@ -57,6 +57,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
     engine = Engine(args.root, args.exec_root, runtime=args.runtime,
                     cgroup_parent=args.cgroup_parent)
+    await asyncio.to_thread(engine.images.reconcile)
     loop = asyncio.get_running_loop()
     watcher = ExitWatcher(engine.runtime.exit_dir(), engine.containers.on_exit)
     watcher.start(loop)

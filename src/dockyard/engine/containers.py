@@ -389,6 +389,9 @@ class ContainerService:
             await asyncio.to_thread(self._cleanup_runtime, c.id)
             await asyncio.to_thread(self._remove_filesystem, c.id)
             self.repo.delete(c.id)
+            if not self.images.exists(c.image_id):
+                # Its image was force-deleted while in use: its layers can go now.
+                await asyncio.to_thread(self.images.prune_layers)
         self._locks.pop(c.id, None)
         self._emit(c, "destroy")
         for fut in self._removed_waiters.pop(c.id, []):
@@ -409,8 +412,11 @@ class ContainerService:
         except Exception:
             return 0
 
-    def image_in_use(self, image_id: str) -> bool:
-        return any(c.image_id == image_id for c in self.repo.all())
+    def image_in_use(self, image_id: str) -> tuple[str, bool] | None:
+        """(container id, running) of a container using the image, preferring a running one."""
+        users = sorted((c for c in self.repo.all() if c.image_id == image_id),
+                       key=lambda c: not c.running)
+        return (users[0].id, users[0].running) if users else None
 
     # ---- restore after a daemon restart ---------------------------------------------------------
 
