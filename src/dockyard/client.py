@@ -311,7 +311,7 @@ class Response:
             self.conn.close()
 
 
-def _error_message(body: bytes, status: int) -> str:
+def error_message(body: bytes, status: int) -> str:
     text = body.decode("utf-8", "replace").strip()
     if text.startswith("{"):
         try:
@@ -437,7 +437,7 @@ class Client:
             status, reason, hdrs = self._read_head(conn)
         resp = Response(self, conn, status, reason, hdrs, method == "HEAD")
         if check and status >= 400:
-            raise APIError(status, _error_message(resp.read(), status))
+            raise APIError(status, error_message(resp.read(), status))
         return resp
 
     def call(self, method: str, path: str, query: Query | None = None, json: Any = None,
@@ -470,7 +470,7 @@ class Client:
         status, reason, hdrs = self._read_head(conn)
         resp = Response(None, conn, status, reason, hdrs, method == "HEAD")
         if check and status >= 400:
-            raise APIError(status, _error_message(resp.read(), status))
+            raise APIError(status, error_message(resp.read(), status))
         return resp
 
     def ping(self) -> bool:
@@ -501,7 +501,7 @@ class Client:
             raise ClientError(f"attach failed: {err.strerror or err}") from None
         if status >= 400:
             resp = Response(None, conn, status, _reason, hdrs, False)
-            raise APIError(status, _error_message(resp.read(), status))
+            raise APIError(status, error_message(resp.read(), status))
         if status not in (101, 200):
             conn.close()
             raise ProtocolError(f"unexpected status {status} for a hijacked request")

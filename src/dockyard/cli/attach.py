@@ -42,8 +42,15 @@ class FrameWriter:
 
 
 def pump(conn: Connection, tty: bool, stdin_fd: int | None, out_fd: int = 1,
-         err_fd: int = 2) -> None:
-    """Copy until the daemon ends the stream (stdin is forwarded while it lasts)."""
+         err_fd: int = 2, exit_fd: int | None = None, exited: bool = False,
+         grace: float = 2.0) -> None:
+    """Copy until the daemon ends the stream (stdin is forwarded while it lasts).
+
+    ``exit_fd`` is the pending ``wait`` request: once it turns readable the container has
+    exited, and the copy stops after ``grace`` idle seconds even if a daemon never closes
+    the attach stream, so a CLI never hangs on a finished container (``exited``: it is
+    known to have exited already).
+    """
     if tty:
         def sink(data: bytes) -> None:
             write_fd(out_fd, data)
@@ -52,9 +59,18 @@ def pump(conn: Connection, tty: bool, stdin_fd: int | None, out_fd: int = 1,
     if conn.buf:
         sink(conn.take(len(conn.buf)))
     sock_fd = conn.fileno()
-    rlist = [sock_fd] if stdin_fd is None else [sock_fd, stdin_fd]
+    rlist = [sock_fd]
+    if stdin_fd is not None:
+        rlist.append(stdin_fd)
+    timeout: float | None = grace if exited else None
+    if exit_fd is not None and not exited:
+        rlist.append(exit_fd)
+    else:
+        exit_fd = None
     while True:
-        ready, _, _ = select.select(rlist, [], [])
+        ready, _, _ = select.select(rlist, [], [], timeout)
+        if not ready:
+            return  # the container exited and its stream went quiet
         if sock_fd in ready:
             try:
                 data = conn.sock.recv(65536)
@@ -63,6 +79,12 @@ def pump(conn: Connection, tty: bool, stdin_fd: int | None, out_fd: int = 1,
             if not data:
                 return
             sink(data)
+            if timeout is not None:
+                timeout = grace
+        if exit_fd is not None and exit_fd in ready:
+            rlist.remove(exit_fd)
+            exit_fd = None
+            timeout = grace
         if stdin_fd is not None and stdin_fd in ready:
             try:
                 data = os.read(stdin_fd, 65536)

@@ -14,7 +14,15 @@ import sys
 
 from dockyard.cli.base import CLIError, Context, err, out
 from dockyard.cli.flags import BOOL, INT, LIST, STR, TRUE_BOOL, UsageError, min_args
-from dockyard.client import APIError, Client, ClientError, dumps, loads_stream, quote
+from dockyard.client import (
+    APIError,
+    Client,
+    ClientError,
+    dumps,
+    error_message,
+    loads_stream,
+    quote,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -465,7 +473,11 @@ def run_attached(client: Client, cid: str, *, stdin: bool, stdout: bool, stderr:
                               "stderr": stderr})
     condition = "removed" if autoremove else "next-exit"
     waiter = client.send_only("POST", path + "/wait", {"condition": condition})
-    select.select([waiter.fileno()], [], [], 1.0)  # the daemon flushes the head once waiting
+    # A daemon sends the response head once the wait is registered (dockerd does); wait for
+    # it briefly so that a fast exit cannot slip in between, then read it.
+    early = None
+    if select.select([waiter.fileno()], [], [], 1.0)[0]:
+        early = client.receive(waiter, check=False)
     restore = None
     try:
         if start:
@@ -483,14 +495,18 @@ def run_attached(client: Client, cid: str, *, stdin: bool, stdout: bool, stderr:
                     restore = attach.raw_terminal(0)
             elif sig_proxy:
                 attach.proxy_signals(Client(client.host, client.version), cid)
-            attach.pump(conn, tty, 0 if stdin else None)
+            attach.pump(conn, tty, 0 if stdin else None, exit_fd=waiter.fileno(),
+                        exited=bool(waiter.buf))
     finally:
         if restore is not None:
             restore()
         if conn is not None:
             conn.close()
     try:
-        result = client.receive(waiter).json() or {}
+        resp = early if early is not None else client.receive(waiter, check=False)
+        if resp.status >= 400:
+            raise APIError(resp.status, error_message(resp.read(), resp.status))
+        result = resp.json() or {}
     except APIError as e:
         raise CLIError(f"{error_prefix}Error response from daemon: {e.message}", 125) from None
     finally:
