@@ -72,6 +72,9 @@ class ContainerRepo:
             with self._meta.transaction():
                 self._meta.conn.execute("DELETE FROM containers WHERE id = ?", (cid,))
 
+    def has(self, cid: str) -> bool:
+        return cid in self._by_id
+
     def name_taken(self, name: str) -> bool:
         return any(o.name == name for o in self._by_id.values())
 
