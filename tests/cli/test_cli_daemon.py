@@ -173,3 +173,99 @@ def test_version_and_info(cli):
 def test_help_on_every_command(cli, command):
     r = cli(command, "--help")
     assert r.returncode == 0 and r.stdout.lstrip().startswith(f"Usage:  dockyard {command}")
+
+
+def test_import_from_file_and_stdin_with_changes(cli, tmp_path):
+    from dockyard.cli.rootfs import busybox_rootfs_tar
+
+    tar = tmp_path / "rootfs.tar"
+    tar.write_bytes(busybox_rootfs_tar())
+    from_file, from_stdin = "cli-import-file:1", "cli-import-stdin:1"
+    cli.tags += [from_file, from_stdin]
+    image_id = cli.ok("import", "-c", "ENV GREETING=hi", "-c", 'CMD ["sh", "-c", "echo $GREETING"]',
+                      "-m", "from a file", str(tar), from_file).strip()
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", image_id)
+    assert cli.ok("run", "--rm", from_file) == "hi\n"
+    r = cli("import", "-", from_stdin, input=tar.read_bytes())
+    assert r.returncode == 0 and r.stdout.startswith(b"sha256:")
+    assert cli.ok("run", "--rm", from_stdin, "echo", "ok") == "ok\n"
+    missing = cli("import", str(tmp_path / "missing.tar"))
+    assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_logs_tail_and_follow(cli):
+    name = cli.name()
+    cli.ok("run", "--name", name, "busybox", "sh", "-c", "for i in 1 2 3; do echo $i; done")
+    assert cli.ok("logs", name) == "1\n2\n3\n"
+    assert cli.ok("logs", "--tail", "1", name) == "3\n"
+    assert cli.ok("logs", "-f", name) == "1\n2\n3\n"  # ends: the container has exited
+    assert cli.ok("logs", "--since", "1h", name) == "1\n2\n3\n"
+    r = cli("logs", "nosuch-container-xyz")
+    assert r.returncode == 1 and "No such container" in r.stderr
+
+
+def test_start_kill_restart(cli):
+    name = cli.name()
+    cli.ok("create", "--name", name, "busybox", "sleep", "300")
+    assert cli.ok("start", name) == f"{name}\n"
+    assert cli.ok("inspect", "-f", "{{.State.Running}}", name) == "true\n"
+    pid = cli.ok("inspect", "-f", "{{.State.Pid}}", name)
+    assert cli.ok("restart", "-t", "0", name) == f"{name}\n"
+    assert cli.ok("inspect", "-f", "{{.State.Running}}", name) == "true\n"
+    assert cli.ok("inspect", "-f", "{{.State.Pid}}", name) != pid
+    assert cli.ok("kill", name) == f"{name}\n"
+    assert cli.ok("wait", name) == "137\n"
+    r = cli("start", "nosuch-container-xyz")
+    assert r.returncode == 1 and "failed to start containers: nosuch-container-xyz" in r.stderr
+
+
+def test_ps_last_latest_and_table_format(cli):
+    first, second = cli.name(), cli.name()
+    cli.ok("create", "--name", first, "busybox", "true")
+    cli.ok("create", "--name", second, "busybox", "true")
+    assert cli.ok("ps", "-l", "--format", "{{.Names}}") == f"{second}\n"
+    assert cli.ok("ps", "-n", "2", "--format", "{{.Names}}").split() == [second, first]
+    table = cli.ok("ps", "-a", "-f", f"name={second}", "--format", "table {{.Names}}\t{{.Status}}")
+    assert table.splitlines() == ["NAMES" + " " * (len(second) + 3 - 5) + "STATUS",
+                                  f"{second}   Created"]
+    one = json.loads(cli.ok("ps", "-a", "-f", f"name={second}", "--format", "{{json .}}"))
+    assert one["Names"] == second and one["State"] == "created"
+
+
+def test_run_with_a_tty(cli):
+    """-t: the container gets a terminal; the CLI's terminal is put in raw mode and restored."""
+    import os
+    import pty
+    import select
+    import sys
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # child: the CLI on a pseudo-terminal
+        os.environ["DOCKYARD_NO_AUTOSTART"] = "1"
+        os.execv(sys.executable, [sys.executable, "-m", "dockyard.cli.main", "-H", cli.host,
+                                  "run", "--rm", "-it", "busybox", "sh", "-c",
+                                  'tty; echo ready; read x; echo "got $x"; exit 7'])
+    out = b""
+    sent = False
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if not sent and b"ready" in out:  # the shell reads its terminal now
+                os.write(fd, b"hello\r")
+                sent = True
+            if select.select([fd], [], [], 0.2)[0]:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:
+                    break
+                if not data:
+                    break
+                out += data
+    finally:
+        if not sent:
+            os.kill(pid, 9)
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 7
+    assert b"/dev/pts/" in out and b"got hello" in out
