@@ -18,6 +18,15 @@ AUTOSTART_TIMEOUT = 10.0
 LOG_DIR = "/var/log/dockyard"
 
 
+class DaemonStartFailed(ConnectFailed):
+    """Autostart ran but no daemon answered; says why and where the log is."""
+
+    def __init__(self, host: str, reason: str):
+        super().__init__(host, reason)
+        self.args = (f"Cannot connect to the dockyard daemon at {host}: "
+                     f"starting it failed: {reason}",)
+
+
 def resolve_host(flag: str | None) -> tuple[str, bool]:
     """(address, is_default): ``-H`` wins, then DOCKYARD_HOST, then DOCKER_HOST."""
     for value in (flag, os.environ.get("DOCKYARD_HOST"), os.environ.get("DOCKER_HOST")):
@@ -31,9 +40,20 @@ def autostart_enabled() -> bool:
 
 
 class AutoStartClient(Client):
-    """A client of the default socket that starts the daemon on the first failed connect."""
+    """A client of the default socket that starts the daemon on the first failed connect.
 
-    _tried = False
+    ``command``, ``run_dir`` and ``log_path`` default to the embedded daemon's; tests point
+    them at a private daemon.
+    """
+
+    def __init__(self, host: str = DEFAULT_HOST, command: list[str] | None = None,
+                 run_dir: str | None = None, log_path: str | None = None):
+        super().__init__(host)
+        self.command = command or _daemon_command()
+        self.run_dir = run_dir or os.path.dirname(DEFAULT_SOCKET)
+        self.log_path = log_path or os.path.join(LOG_DIR, "daemon.log")
+        self.started_pid: int | None = None
+        self._tried = False
 
     def connect(self):  # type: ignore[override]
         try:
@@ -42,7 +62,7 @@ class AutoStartClient(Client):
             if self._tried:
                 raise
             self._tried = True
-            start_daemon(self)
+            self.started_pid = start_daemon(self, self.command, self.run_dir, self.log_path)
             return super().connect()
 
 
@@ -57,46 +77,42 @@ def _daemon_command() -> list[str]:
     return [sys.executable, "-m", "dockyard.cli.main", "daemon"]
 
 
-def start_daemon(client: Client, timeout: float = AUTOSTART_TIMEOUT) -> None:
-    """Start ``dockyard daemon`` detached and wait until it answers (raises ConnectFailed).
+def start_daemon(client: Client, command: list[str], run_dir: str, log_path: str,
+                 timeout: float = AUTOSTART_TIMEOUT) -> int | None:
+    """Start the daemon detached and wait until it answers (raises ConnectFailed).
 
-    A lock file makes concurrent CLI calls start one daemon, not several.
+    Returns the pid it started (None when another CLI call started it meanwhile): a lock
+    file in ``run_dir`` makes concurrent CLI calls start one daemon, not several.
     """
     import fcntl
 
-    run_dir = os.path.dirname(DEFAULT_SOCKET)
     os.makedirs(run_dir, exist_ok=True)
     lock_fd = os.open(os.path.join(run_dir, "autostart.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
-        if Client.ping(_plain(client)):
-            return
-        proc = _spawn()
+        plain = Client(client.host, client.version)  # pings never recurse into autostart
+        if plain.ping():
+            return None
+        proc = _spawn(command, log_path)
         deadline = time.monotonic() + timeout
         delay = 0.01
         while time.monotonic() < deadline:
-            if Client.ping(_plain(client)):
-                return
+            if plain.ping():
+                return proc.pid
             if proc.poll() is not None:
-                raise ConnectFailed(client.host, "daemon exited") from None
+                raise DaemonStartFailed(client.host, f"the daemon exited, see {log_path}")
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
-        raise ConnectFailed(client.host, "daemon did not answer in time")
+        raise DaemonStartFailed(client.host, f"no answer in {timeout:.0f}s, see {log_path}")
     finally:
         os.close(lock_fd)
 
 
-def _plain(client: Client) -> Client:
-    """A non-autostarting client of the same address (so pings never recurse)."""
-    return Client(client.host, client.version)
-
-
-def _spawn():
+def _spawn(command: list[str], log_path: str):
     import subprocess
 
-    log_path = os.path.join(LOG_DIR, "daemon.log")
     try:
-        os.makedirs(LOG_DIR, exist_ok=True)
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
         log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     except OSError:
         log = open(os.devnull, "wb")  # noqa: SIM115
@@ -104,5 +120,5 @@ def _spawn():
         sys.stderr.write(f"dockyard: starting the daemon (log: {log_path})\n")
     with log:
         return subprocess.Popen(
-            _daemon_command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             start_new_session=True, close_fds=True, cwd="/")
