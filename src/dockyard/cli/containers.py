@@ -363,12 +363,12 @@ def cmd_inspect(ctx: Context, argv: list[str]) -> int:
         if template is None:
             found.append(obj)
             continue
-        from dockyard.cli.template import TemplateError
+        from dockyard.cli.template import TemplateError, template_message
 
         try:
             out(template.render(obj))
         except TemplateError as e:
-            raise CLIError(f"template: {e}", 1) from None
+            raise CLIError(template_message(e), 1) from None
     if template is None:
         out(indent_json(found))
     for name in missing:

@@ -11,7 +11,7 @@ import sys
 
 from dockyard.cli.base import CLIError
 from dockyard.cli.render import tabulate
-from dockyard.cli.template import Template, TemplateError, to_json
+from dockyard.cli.template import Template, TemplateError, template_message, to_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def write_rows(fmt: str, rows: list[dict[str, Any]], headers: dict[str, str]) ->
         else:
             sys.stdout.write("".join(line + "\n" for line in lines))
     except TemplateError as e:
-        raise CLIError(f"template: {e}", 1) from None
+        raise CLIError(template_message(e), 1) from None
 
 
 def write_json_lines(rows: list[dict[str, Any]]) -> None:

@@ -99,7 +99,8 @@ def _dispatch(name: str, argv: list[str], ctx: Context) -> int:
         return int(registry_main(argv) or 0)
     entry = COMMANDS.get(name)
     if entry is None:
-        raise UsageError(f"'{name}' is not a dockyard command.")
+        raise CLIError(f"dockyard: '{name}' is not a dockyard command. "
+                       "See 'dockyard --help'.", 1)
     module = __import__(entry[0], fromlist=["_"])
     return getattr(module, "cmd_" + name.replace("-", "_"))(ctx, argv)
 

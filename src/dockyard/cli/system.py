@@ -25,13 +25,13 @@ def _arch() -> str:
 
 def _render(fmt: str, data: Any) -> None:
     from dockyard.cli.formatting import compile_format
-    from dockyard.cli.template import TemplateError
+    from dockyard.cli.template import TemplateError, template_message
 
     _table, template = compile_format(fmt)
     try:
         out(template.render(data))
     except TemplateError as e:
-        raise CLIError(f"template: {e}", 1) from None
+        raise CLIError(template_message(e), 1) from None
 
 
 def cmd_version(ctx: Context, argv: list[str]) -> int:

@@ -25,6 +25,12 @@ class TemplateError(Exception):
     """A template failed to parse or execute; the message is one line for the user."""
 
 
+def template_message(err: TemplateError) -> str:
+    """The one line a user sees, always starting with "template:" like Go's errors."""
+    text = str(err)
+    return text if text.startswith("template:") else f"template: {text}"
+
+
 # --- printing values the way Go's fmt %v does ----------------------------------------------
 
 _go_json = _json.make_encoder(
