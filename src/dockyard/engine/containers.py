@@ -24,6 +24,8 @@ from . import files
 log = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 10
+MAX_PREPARED = 8  # containers created ahead of their start at once
+PREPARED_TTL = 30.0  # seconds a prepared runtime waits for its start
 
 
 def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int:
@@ -59,7 +61,9 @@ class ContainerService:
         self._exit_waiters: dict[str, list[asyncio.Future]] = {}
         self._removed_waiters: dict[str, list[asyncio.Future]] = {}
         self._stopping: set[str] = set()
-        self._runtime_clean: set[str] = set()  # exited, runc state deleted, rootfs unmounted
+        # Containers whose runtime state or rootfs mount may exist (cleaned when they exit).
+        self._runtime_live: set[str] = set()
+        self._prepared: dict[str, int | None] = {}  # created ahead of start: cid -> pid
         os.makedirs(self._containers_dir, exist_ok=True)
         os.makedirs(self._rootfs_dir, exist_ok=True)
 
@@ -131,6 +135,7 @@ class ContainerService:
             await asyncio.to_thread(self._remove_filesystem, c.id)
             raise
         self._emit(c, "create")
+        self._schedule_prepare(c)
         return c
 
     def _prepare_filesystem(self, c: Container, image) -> None:
@@ -156,7 +161,7 @@ class ContainerService:
         async with self._lock(c.id):
             sm.check("start", c.state.status, ref)
             try:
-                pid = await asyncio.to_thread(self._start_blocking, c)
+                pid = await asyncio.to_thread(self._start_blocking, c, self._prepared.pop(c.id, None))
             except RuntimeFailure as e:
                 # Docker leaves a never-started container "created", with the error and code.
                 c.state.status = "exited" if c.has_been_started else c.state.status
@@ -180,33 +185,76 @@ class ContainerService:
         if self.runtime.read_exit(c.id) is not None:
             self.on_exit(c.id)
 
-    def _start_blocking(self, c: Container) -> int:
+    def _start_blocking(self, c: Container, prepared_pid: int | None) -> int:
+        if prepared_pid is not None:
+            try:
+                self.runtime.start(c.id)
+                return prepared_pid
+            except RuntimeFailure:
+                log.debug("prepared runtime of %s was lost; creating it again", c.id[:12])
+        pid = self._create_runtime(c)
+        try:
+            self.runtime.start(c.id)
+        except BaseException:
+            self._cleanup_runtime(c.id)
+            raise
+        return pid
+
+    def _create_runtime(self, c: Container) -> int:
+        """Mount the rootfs and have conmon run ``runc create``: everything but the start.
+        On failure nothing is left behind."""
         t0 = time.perf_counter()
+        if c.id in self._runtime_live:  # a previous run's leftovers
+            self._cleanup_runtime(c.id)
         rootfs = self.rootfs_path(c.id)
         os.makedirs(rootfs, exist_ok=True)
-        if c.has_been_started and c.id not in self._runtime_clean:  # a previous run's leftovers
-            self._cleanup_runtime(c.id)
-        self._runtime_clean.discard(c.id)
-        self.snapshots.mount(c.id, rootfs)
+        self._runtime_live.add(c.id)
         try:
+            self.snapshots.mount(c.id, rootfs)
             t1 = time.perf_counter()
             spec = build_spec(self._spec_options(c, rootfs))
-            t2 = time.perf_counter()
             # A restarted container appends to its log, as Docker's json-file does.
             pid = self.runtime.create(
                 c.id, spec, self.log_path(c.id),
                 tty=bool(c.config.get("Tty")), stdin=bool(c.config.get("OpenStdin")),
             )
-            t3 = time.perf_counter()
-            self.runtime.start(c.id)
-            log.debug("start %s: mount %.1f ms, spec %.1f ms, create %.1f ms, start %.1f ms",
-                      c.id[:12], (t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3,
-                      (time.perf_counter() - t3) * 1e3)
+            log.debug("runtime of %s created: mount %.1f ms, spec and runc create %.1f ms",
+                      c.id[:12], (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3)
             return pid
         except BaseException:
-            self.runtime.delete(c.id, force=True)
-            self._unmount(c.id)
+            self._cleanup_runtime(c.id)
             raise
+
+    # ---- preparing ahead of start ---------------------------------------------------------
+    # `runc create` is most of the cost of a start. Clients create and then start (docker run,
+    # docker-py's containers.run), so the runtime is created in the background right after
+    # `create`; start then only releases it. Bounded in number and time, so containers created
+    # in bulk and never started do not each keep a conmon and a runc init waiting.
+
+    def _schedule_prepare(self, c: Container) -> None:
+        if len(self._prepared) >= MAX_PREPARED:
+            return
+        self._prepared[c.id] = None  # reserved; the pid once ready
+        loop = asyncio.get_running_loop()
+        loop.create_task(self._prepare(c))
+        loop.call_later(PREPARED_TTL, lambda: loop.create_task(self._unprepare(c.id)))
+
+    async def _prepare(self, c: Container) -> None:
+        async with self._lock(c.id):
+            if c.id not in self._prepared or not self.repo.has(c.id):
+                return
+            try:
+                self._prepared[c.id] = await asyncio.to_thread(self._create_runtime, c)
+            except Exception as e:  # start creates it again and reports the error then
+                log.debug("preparing %s failed: %s", c.id[:12], e)
+                self._prepared.pop(c.id, None)
+
+    async def _unprepare(self, cid: str) -> None:
+        if cid not in self._prepared:
+            return
+        async with self._lock(cid):
+            if self._prepared.pop(cid, None) is not None:
+                await asyncio.to_thread(self._cleanup_runtime, cid)
 
     def _spec_options(self, c: Container, rootfs: str) -> SpecOptions:
         h = c.host_config
@@ -292,7 +340,7 @@ class ContainerService:
     def _cleanup_runtime(self, cid: str) -> None:
         self.runtime.delete(cid, force=True)
         self._unmount(cid)
-        self._runtime_clean.add(cid)
+        self._runtime_live.discard(cid)
 
     def _unmount(self, cid: str) -> None:
         target = self.rootfs_path(cid)
@@ -414,9 +462,9 @@ class ContainerService:
         self._locks.pop(c.id, None)
 
     def _dispose(self, c: Container) -> None:
-        if c.id not in self._runtime_clean:
+        self._prepared.pop(c.id, None)
+        if c.id in self._runtime_live:
             self._cleanup_runtime(c.id)
-        self._runtime_clean.discard(c.id)
         self._remove_filesystem(c.id)
         if not self.images.exists(c.image_id):
             # Its image was force-deleted while in use: its layers can go now.
@@ -463,6 +511,13 @@ class ContainerService:
         exit code; running ones are left running (live restore); what a crash left of removed
         containers (runtime state, mounts, snapshots) goes."""
         await asyncio.to_thread(self._remove_orphans)
+        with_state = set(self.runtime.list_ids())
+        for c in self.repo.all():
+            if c.id in with_state or os.path.ismount(self.rootfs_path(c.id)):
+                self._runtime_live.add(c.id)
+            if not c.running and c.id in self._runtime_live:
+                # Prepared ahead of a start that never came, or an exit not cleaned up.
+                await asyncio.to_thread(self._cleanup_runtime, c.id)
         for c in self.repo.all():
             if c.state.status == "removing":
                 await self.remove(c.id, force=True)
