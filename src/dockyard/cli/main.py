@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("dockyard.cli.run", "Create and run a new container from an image"),
     "create": ("dockyard.cli.run", "Create a new container"),
     "start": ("dockyard.cli.run", "Start one or more stopped containers"),
+    "exec": ("dockyard.cli.run", "Execute a command in a running container"),
     "stop": ("dockyard.cli.containers", "Stop one or more running containers"),
     "kill": ("dockyard.cli.containers", "Kill one or more running containers"),
     "restart": ("dockyard.cli.containers", "Restart one or more containers"),
@@ -53,7 +54,8 @@ GLOBAL_SPEC: list[FlagSpec] = [
 _GROUPS = {
     "container": {"ls": "ps", "list": "ps", "run": "run", "create": "create", "start": "start",
                   "stop": "stop", "kill": "kill", "restart": "restart", "rm": "rm",
-                  "remove": "rm", "logs": "logs", "wait": "wait", "inspect": "inspect"},
+                  "remove": "rm", "logs": "logs", "wait": "wait", "inspect": "inspect",
+                  "exec": "exec"},
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag",
               "import": "import", "inspect": "inspect"},
 }

@@ -573,3 +573,58 @@ def cmd_start(ctx: Context, argv: list[str]) -> int:
     if failed:
         raise CLIError(f"Error: failed to start containers: {', '.join(failed)}", 1)
     return 0
+
+
+EXEC_SPEC: list[FlagSpec] = [
+    ("d", "detach", BOOL, "Detached mode: run command in the background"),
+    ("", "detach-keys", STR, "Override the key sequence for detaching a container"),
+    ("e", "env", LIST, "Set environment variables"),
+    ("", "env-file", LIST, "Read in a file of environment variables"),
+    ("i", "interactive", BOOL, "Keep STDIN open even if not attached"),
+    ("", "privileged", BOOL, "Give extended privileges to the command"),
+    ("t", "tty", BOOL, "Allocate a pseudo-TTY"),
+    ("u", "user", STR, "Username or UID (format: <name|uid>[:<group|gid>])"),
+    ("w", "workdir", STR, "Working directory inside the container"),
+]
+
+
+def cmd_exec(ctx: Context, argv: list[str]) -> int:
+    opts, args = ctx.parse(argv, "exec [OPTIONS] CONTAINER COMMAND [ARG...]",
+                           "Execute a command in a running container", EXEC_SPEC,
+                           interspersed=False)
+    min_args(args, 2, "exec")
+    env = read_env_files(opts["env_file"])
+    env += [v for v in (_env_value(e) for e in opts["env"]) if v is not None]
+    detach, tty, stdin = opts["detach"], opts["tty"], opts["interactive"]
+    body = {"AttachStdin": stdin and not detach, "AttachStdout": not detach,
+            "AttachStderr": not detach, "Tty": tty, "Cmd": args[1:], "Env": env or None,
+            "User": opts["user"] or "", "WorkingDir": opts["workdir"] or "",
+            "Privileged": opts["privileged"]}
+    client = ctx.client
+    try:
+        exec_id = client.post(f"/containers/{quote(args[0])}/exec", json=body)["Id"]
+    except APIError as e:
+        raise CLIError(f"Error response from daemon: {e.message}", 1) from None
+    start = dumps({"Detach": detach, "Tty": tty}).encode()
+    if detach:
+        client.request("POST", f"/exec/{exec_id}/start", body=start,
+                       headers={"Content-Type": "application/json"}).read()
+        return 0
+    from dockyard.cli import attach
+
+    conn = client.hijack("POST", f"/exec/{exec_id}/start", body=start)
+    restore = None
+    try:
+        if tty:
+            attach.resize(client, f"/exec/{exec_id}/resize")
+            if stdin:
+                restore = attach.raw_terminal(0)
+        sys.stdout.flush()
+        attach.pump(conn, tty, 0 if stdin else None)
+    finally:
+        if restore is not None:
+            restore()
+        conn.close()
+    info = client.get(f"/exec/{exec_id}/json") or {}
+    code = info.get("ExitCode")
+    return int(code) if isinstance(code, int) else 126
