@@ -32,4 +32,19 @@ fi
 extra=""
 [ "$want_test" = 1 ] && extra="[test]"
 "$here/.venv/bin/pip" install -q --disable-pip-version-check -e "$here$extra"
-ln -sf "$here/.venv/bin/dockyard" /usr/local/bin/dockyard
+
+# The command on PATH: a launcher that starts Python with -I -S. Skipping site processing saves
+# about 10 ms on every CLI call; the package and its dependencies are put on sys.path here.
+venv_py="$here/.venv/bin/python3"
+pkg_parent=$("$venv_py" -c 'import dockyard, os; print(os.path.dirname(os.path.dirname(dockyard.__file__)))')
+site_dir=$("$venv_py" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+launcher=$(mktemp /usr/local/bin/.dockyard.XXXXXX)
+cat > "$launcher" <<LAUNCHER
+#!$venv_py -IS
+import sys
+sys.path[:0] = ["$pkg_parent", "$site_dir"]
+from dockyard.cli.main import main
+sys.exit(main())
+LAUNCHER
+chmod 755 "$launcher"
+mv -f "$launcher" /usr/local/bin/dockyard
