@@ -116,13 +116,30 @@ def raw_terminal(fd: int) -> Callable[[], None] | None:
     return restore
 
 
-def resize(client: Client, path: str, fd: int = 1) -> None:
-    """Tell the daemon the terminal size (best effort: tty handling never fails a run)."""
+def resize(client: Client, path: str, fd: int = 1, retries: int = 0) -> None:
+    """Tell the daemon the terminal size (best effort: tty handling never fails a run).
+
+    Right after start the process may not have its terminal yet; like docker, retry a few
+    times on a conflict/server error, never on "not found".
+    """
+    import time
+
+    from dockyard.client import APIError
+
     try:
         cols, rows = os.get_terminal_size(fd)
-        client.request("POST", path, {"h": rows, "w": cols}).read()
-    except (OSError, Exception):  # noqa: BLE001
-        pass
+    except OSError:
+        return
+    for attempt in range(retries + 1):
+        try:
+            client.request("POST", path, {"h": rows, "w": cols}).read()
+            return
+        except APIError as e:
+            if e.status in (400, 404) or attempt == retries:
+                return
+            time.sleep(0.01 * (attempt + 1))
+        except Exception:  # noqa: BLE001
+            return
 
 
 def watch_resize(client: Client, path: str) -> None:

@@ -489,7 +489,7 @@ def run_attached(client: Client, cid: str, *, stdin: bool, stdout: bool, stderr:
                                start_error_code(e.message)) from None
         if conn is not None:
             if tty:
-                attach.resize(client, path + "/resize")
+                attach.resize(client, path + "/resize", retries=5)
                 attach.watch_resize(Client(client.host, client.version), path + "/resize")
                 if stdin:
                     restore = attach.raw_terminal(0)
