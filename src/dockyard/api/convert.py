@@ -16,8 +16,10 @@ _CONFIG_KEYS = (
 _OMIT_EMPTY = ("ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress",
                "StopSignal", "StopTimeout", "Shell")
 
+# LogConfig says "json-file": conmon writes its own format, but what clients (docker-py's
+# containers.run) decide from this name — that `logs` can read the output back — holds.
 _HOST_DEFAULTS = {
-    "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "k8s-file", "Config": {}},
+    "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
     "NetworkMode": "default", "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
     "AutoRemove": False, "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None,
     "CgroupnsMode": "private", "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None,
