@@ -170,3 +170,18 @@ def test_tls_serving_with_skopeo(make_registry, tmp_path):
     out = tmp_path / "out"
     skopeo("copy", "--src-cert-dir", str(certs), dest, f"oci:{out}:v1")
     assert os.path.exists(out / "index.json")
+
+
+def test_login_with_token_auth(token_registry, tmp_path):
+    """What ``docker login`` does: /v2/ challenge, /token with basic credentials, retry."""
+    reg = token_registry
+    authfile = str(tmp_path / "auth.json")
+    p = subprocess.run(["skopeo", "login", "--tls-verify=false", "--authfile", authfile,
+                        "-u", "alice", "--password-stdin", reg.host],
+                       input=PASSWORDS["alice"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run(["skopeo", "login", "--tls-verify=false", "--authfile", authfile,
+                        "-u", "alice", "--password-stdin", reg.host],
+                       input="wrong", capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    _assert_no_secrets(reg.log())

@@ -34,6 +34,9 @@ class Config:
         self.host_port()
         if bool(self.tls_cert) != bool(self.tls_key):
             raise InvalidArgument("--tls-cert and --tls-key go together")
+        for what, path in (("TLS certificate", self.tls_cert), ("TLS key", self.tls_key)):
+            if path and not os.path.isfile(path):
+                raise InvalidArgument(f"{what} not found: {path}")
         if self.auth is not None:
             kind, sep, arg = self.auth.partition(":")
             if kind not in ("htpasswd", "token") or not sep or not arg:
