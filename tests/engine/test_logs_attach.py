@@ -112,3 +112,16 @@ def test_list_limit_and_filters(daemon):
     assert [c["Id"] for c in listed] == [ids[2], ids[1]]  # newest first
     _, running = json_request(daemon.sock, "GET", f"/containers/json?filters={flt}")
     assert running == []
+
+
+def test_resize_reaches_the_containers_terminal(daemon):
+    status, data = json_request(daemon.sock, "POST", "/containers/create", body={
+        "Image": "busybox", "Tty": True,
+        "Cmd": ["sh", "-c", "while [ \"$(stty size)\" != '31 101' ]; do sleep 0.05; done; echo ok"]})
+    cid = data["Id"]
+    assert json_request(daemon.sock, "POST", f"/containers/{cid}/start")[0] == 204
+    assert json_request(daemon.sock, "POST", f"/containers/{cid}/resize?h=31&w=101")[0] == 200
+    status, data = json_request(daemon.sock, "POST", f"/containers/{cid}/wait")
+    assert data["StatusCode"] == 0
+    status, data = json_request(daemon.sock, "POST", f"/containers/{cid}/resize?h=31&w=101")
+    assert status == 409

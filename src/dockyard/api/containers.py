@@ -198,6 +198,13 @@ async def attach(request: web.Request) -> web.StreamResponse:
     return conn.response
 
 
+async def resize(request: web.Request) -> web.Response:
+    q = request.query
+    _svc(request).resize(request.match_info["id"], query_int(q.get("h"), 0, "height"),
+                         query_int(q.get("w"), 0, "width"))
+    return web.Response(status=200)
+
+
 def register(r) -> None:
     r.add("POST", "/containers/create", create)
     r.add("GET", "/containers/json", list_containers)
@@ -210,3 +217,4 @@ def register(r) -> None:
     r.add("DELETE", "/containers/{id}", remove)
     r.add("GET", "/containers/{id}/logs", logs)
     r.add("POST", "/containers/{id}/attach", attach)
+    r.add("POST", "/containers/{id}/resize", resize)

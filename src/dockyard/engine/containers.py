@@ -405,6 +405,24 @@ class ContainerService:
         await self.start(c.id)
         self._emit(c, "restart")
 
+    def resize(self, ref: str, height: int, width: int) -> None:
+        """Resize the container's terminal through conmon's control fifo."""
+        c = self.get(ref)
+        if not c.running:
+            raise Conflict(f"Container {c.id} is not running")
+        if not c.config.get("Tty"):
+            return  # Docker accepts and ignores a resize without a terminal
+        if not (0 < height < 65536 and 0 < width < 65536):
+            raise InvalidArgument(f"invalid terminal size {height}x{width}")
+        try:
+            fd = os.open(self.runtime.ctl_fifo_path(c.id), os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as e:
+            raise Conflict(f"cannot resize the terminal of {c.id[:12]}: {e.strerror}") from None
+        try:
+            os.write(fd, f"1 {height} {width}\n".encode())
+        finally:
+            os.close(fd)
+
     def _exit_future(self, cid: str) -> asyncio.Future:
         fut = asyncio.get_running_loop().create_future()
         self._exit_waiters.setdefault(cid, []).append(fut)
