@@ -2,10 +2,10 @@
 
 import json
 import socket
-from urllib.parse import quote
 import struct
 import time
 import uuid
+from urllib.parse import quote
 
 from apiclient import json_request, request
 
