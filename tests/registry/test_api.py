@@ -357,3 +357,36 @@ def test_stale_uploads_are_purged(make_registry, tmp_path):
     assert "1 stale uploads" in p.stdout
     r = reg.req("GET", loc)
     assert r.status == 404 and r.code() == "BLOB_UPLOAD_UNKNOWN"
+
+
+def test_hostile_requests_never_500(registry):
+    dg = registry.push_blob("r", b"x")
+    loc = registry.req("POST", "/v2/r/blobs/uploads/").headers["Location"]
+    cases = [
+        ("PATCH", loc, b"abc", {"Content-Range": "bytes=0-"}),
+        ("PATCH", loc, b"abc", {"Content-Range": "5-2"}),
+        ("PATCH", loc, b"abc", {"Content-Range": "0-99999999999999999999999"}),
+        ("PUT", f"{loc}?digest=", b"", {}),
+        ("PUT", f"{loc}?digest=sha512:abc", b"", {}),
+        ("GET", "/v2/r/tags/list?n=-1", None, {}),
+        ("GET", "/v2/r/tags/list?n=abc", None, {}),
+        ("GET", "/v2/r/tags/list?n=99999999999999999999999", None, {}),
+        ("GET", "/v2/_catalog?n=1&last=%00", None, {}),
+        ("GET", f"/v2/r/blobs/{dg}", None, {"Range": "bytes=99-1"}),
+        ("GET", f"/v2/r/referrers/{dg}?artifactType=%00", None, {}),
+        ("POST", f"/v2/r/blobs/uploads/?mount={dg}&from=BAD..name", None, {}),
+        ("POST", "/v2/r/blobs/uploads/?mount=sha256:zz&from=r", None, {}),
+        ("PUT", "/v2/r/manifests/t", b"[1,2]", {}),
+        ("PUT", "/v2/r/manifests/t", b'{"schemaVersion":2,"config":{"digest":1,"size":true}}', {}),
+        ("PUT", "/v2/r/manifests/t", b'{"schemaVersion":2,"layers":"no","config":{}}', {}),
+        ("PUT", "/v2/r/manifests/t", b'{"schemaVersion":2,"manifests":[{"digest":"x"}]}',
+         {"Content-Type": "application/vnd.oci.image.index.v1+json"}),
+        ("PUT", "/v2/r/manifests/t", b"\xff\xfe", {}),
+        ("PUT", "/v2/r/manifests/t", b'{"schemaVersion":2,"subject":"str","config":{}}', {}),
+        ("DELETE", "/v2/r/blobs/uploads/", None, {}),
+        ("GET", "/v2/" + "a/" * 200 + "tags/list", None, {}),
+    ]
+    for method, path, body, headers in cases:
+        r = registry.req(method, path, body, headers)
+        assert r.status < 500, (method, path, r.status, r.body)
+    assert registry.req("GET", "/v2/").status == 200

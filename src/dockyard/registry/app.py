@@ -34,6 +34,7 @@ _ROUTES = [
     ("blob", re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<digest>[^/]+)$")),
     ("referrers", re.compile(r"^/v2/(?P<name>.+)/referrers/(?P<digest>[^/]+)$")),
 ]
+MAX_PAGE = 10_000
 _RANGE_RE = re.compile(r"^(?:bytes[= ])?(\d+)-(\d+)$")
 _ALLOWED = {
     "base": ("GET", "HEAD"), "catalog": ("GET",), "tags": ("GET",),
@@ -75,6 +76,7 @@ def _page_args(request: web.Request) -> tuple[str | None, int | None]:
             raise RegistryError("PAGINATION_NUMBER_INVALID") from None
         if n < 0:
             raise RegistryError("PAGINATION_NUMBER_INVALID")
+        n = min(n, MAX_PAGE)  # the spec lets a registry return fewer than asked
     return last, n
 
 
