@@ -64,10 +64,11 @@ _GROUPS = {
 def _main_help() -> str:
     lines = ["", "Usage:  dockyard [OPTIONS] COMMAND", "",
              "A Docker-compatible container platform: build, ship, run", "", "Options:"]
-    for short, long, kind, text in GLOBAL_SPEC:
-        name = (f"-{short}, " if short else "    ") + f"--{long}" + (
-            f" {kind}" if kind != BOOL else "")
-        lines.append(f"  {name.ljust(22)}{text}")
+    rows = [((f"-{short}, " if short else "    ") + f"--{long}"
+             + (f" {kind}" if kind != BOOL else ""), text)
+            for short, long, kind, text in GLOBAL_SPEC]
+    width = max(len(n) for n, _ in rows) + 3
+    lines += [f"  {name.ljust(width)}{text}" for name, text in rows]
     lines += ["", "Commands:"]
     lines += [f"  {name.ljust(15)}{summary}" for name, (_m, summary) in COMMANDS.items()]
     lines += ["", "Run 'dockyard COMMAND --help' for more information on a command.", ""]
