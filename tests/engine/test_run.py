@@ -155,3 +155,24 @@ def test_rmi_refuses_an_image_a_container_uses(daemon):
     assert daemon.cli("rm", "-f", name).returncode == 0
     assert daemon.cli("rmi", tag).returncode == 0
     assert daemon.cli("inspect", "--type", "image", "busybox").returncode == 0
+
+
+def test_resource_limits_reach_the_cgroup(daemon):
+    r = daemon.cli("run", "--rm", "--memory", "64m", "--pids-limit", "50", "--cpus", "0.5",
+                   "busybox", "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                   "/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == [b"67108864", b"50", b"50000"]
+
+
+def test_sandbox_defaults(daemon):
+    """/sys is read-only, only loopback exists, and the default capability set applies."""
+    r = daemon.cli("run", "--rm", "busybox", "sh", "-c",
+                   "touch /sys/x 2>/dev/null && echo sys-writable; "
+                   "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; "
+                   "grep CapBnd /proc/self/status")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().split("\n")
+    assert "sys-writable" not in lines
+    assert lines[0] == "lo" and lines[1].startswith("CapBnd:")
+    assert lines[1].split()[1] == "00000000a80425fb"  # Docker's default 14 capabilities
