@@ -146,3 +146,21 @@ def test_ctr_pull_plain_http_and_check(registry, containerd, tmp_path):
     line = next(ln for ln in out.splitlines() if ln.startswith(ref))
     assert "complete" in line, out
     run(*ctr, "images", "rm", ref)
+
+
+def test_four_concurrent_skopeo_pushes_of_the_same_blobs(registry, tmp_path):
+    src = Layout(str(tmp_path / "src"))
+    desc = src.image([{"big": os.urandom(4 << 20)}, {"small": b"s"}])
+    src.tag(desc, "v1")
+    procs = [subprocess.Popen(["skopeo", "--insecure-policy", "copy", "--dest-tls-verify=false",
+                               f"oci:{src.path}:v1", f"docker://{registry.host}/same/app:t{i}"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+             for i in range(4)]
+    errs = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, errs
+    tags = registry.req("GET", "/v2/same/app/tags/list").json()["tags"]
+    assert tags == ["t0", "t1", "t2", "t3"]
+    out = tmp_path / "out"
+    skopeo("copy", "--src-tls-verify=false", f"docker://{registry.host}/same/app:t3",
+           f"oci:{out}:v1")
+    assert _layout_digest(str(out), "v1") == desc["digest"]

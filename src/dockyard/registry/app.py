@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 
 from ..errors import DockyardError
 from . import manifests as mf
@@ -122,8 +122,11 @@ class RegistryApp:
             return _error_response(from_base(e), request.method)
         except web.HTTPException:
             raise
-        except (ConnectionResetError, asyncio.CancelledError):
-            raise
+        except (ConnectionResetError, ClientPayloadError):
+            # the client went away mid-body: nothing to answer, nothing worth a traceback
+            log.info("client disconnected during %s %s", request.method, request.path)
+            return _error_response(RegistryError("BLOB_UPLOAD_INVALID", "incomplete body"),
+                                   request.method)
         except Exception:
             log.exception("internal error on %s %s", request.method, request.path)
             err = RegistryError("UNSUPPORTED", "internal server error", status=500)
