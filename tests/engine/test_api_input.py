@@ -91,3 +91,11 @@ def test_truncated_import_leaves_store_intact(daemon):
     after = json_request(daemon.sock, "GET", "/images/json")[1]
     assert {i["Id"] for i in before} == {i["Id"] for i in after}
     _alive(daemon.sock)
+
+
+def test_huge_json_body_is_refused(daemon):
+    body = b'{"Image": "busybox", "Cmd": ["' + b"x" * (20 << 20) + b'"]}'
+    status, _h, _b = request(daemon.sock, "POST", "/containers/create", raw=body,
+                             headers={"Content-Type": "application/json"})
+    assert status == 413
+    _alive(daemon.sock)

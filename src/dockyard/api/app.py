@@ -95,7 +95,8 @@ async def read_json(request: web.Request, default=None):
 def make_app(engine) -> web.Application:
     from . import containers, images, system
 
-    app = web.Application(middlewares=[headers_middleware], client_max_size=1 << 30)
+    # client_max_size bounds JSON bodies; image uploads are streamed and not limited by it.
+    app = web.Application(middlewares=[headers_middleware], client_max_size=16 << 20)
     app["engine"] = engine
     routes = VersionedApp(app)
     system.register(routes)
