@@ -91,8 +91,37 @@ def _paginate(items: list[str], n: int | None, path: str, last_key: str) -> tupl
     return items, {"Link": link}
 
 
+class BlobFileResponse(web.FileResponse):
+    """FileResponse that can copy instead of ``sendfile``.
+
+    Measured on loopback: with several transfers in flight, ``sendfile`` wins (the server's CPU
+    is the limit); a lone transfer to a slow reader (skopeo hashing and writing) finishes
+    sooner when the server copies, because the reader then copies cache-hot data. So the
+    server uses ``sendfile`` whenever another blob GET is running and copies otherwise.
+    """
+
+    def __init__(self, path: str, transfers: list[int], **kwargs: Any):
+        super().__init__(path, **kwargs)
+        self._transfers = transfers  # one shared cell: blob bodies being sent right now
+
+    async def _sendfile(self, request: web.BaseRequest, fobj: Any, offset: int,
+                        count: int) -> Any:
+        self._transfers[0] += 1
+        try:
+            if self._transfers[0] > 1:
+                return await super()._sendfile(request, fobj, offset, count)
+            writer = await web.StreamResponse.prepare(self, request)
+            assert writer is not None
+            await self._sendfile_fallback(writer, fobj, offset, count)
+            await web.StreamResponse.write_eof(self)
+            return writer
+        finally:
+            self._transfers[0] -= 1
+
+
 class RegistryApp:
     def __init__(self, registry: Registry, authorizer: Authorizer | None = None):
+        self._transfers = [0]
         self.registry = registry
         self.auth = authorizer or Authorizer()
 
@@ -229,7 +258,8 @@ class RegistryApp:
                    "ETag": f'"{digest}"', "Cache-Control": "max-age=31536000"}
         local = self.registry.blob_local_path(digest)
         if local is not None:
-            return web.FileResponse(local, chunk_size=1 << 20, headers=headers)
+            return BlobFileResponse(local, self._transfers, chunk_size=256 << 10,
+                                    headers=headers)
         resp = web.StreamResponse(headers=headers)
         resp.content_length = size
         await resp.prepare(request)
