@@ -390,3 +390,13 @@ def test_hostile_requests_never_500(registry):
         r = registry.req(method, path, body, headers)
         assert r.status < 500, (method, path, r.status, r.body)
     assert registry.req("GET", "/v2/").status == 200
+
+
+def test_sha512_blob_digests(registry):
+    import hashlib
+
+    data = b"sha512 content"
+    dg = "sha512:" + hashlib.sha512(data).hexdigest()
+    r = registry.req("POST", f"/v2/r/blobs/uploads/?digest={dg}", data)
+    assert r.status == 201, r.body
+    assert registry.req("GET", f"/v2/r/blobs/{dg}").body == data

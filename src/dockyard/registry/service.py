@@ -123,7 +123,7 @@ class Registry:
 
     async def finish_upload(self, s: Session, expected: str) -> int:
         """Verify the digest and publish the blob atomically; the session is gone afterwards."""
-        got, size = await self.uploads.digest(s)
+        got, size = await self.uploads.digest(s, _digest.parse(expected)[0])
         if got != expected:
             self.uploads.delete(s)
             raise RegistryError("DIGEST_INVALID", f"digest mismatch: computed {got}",

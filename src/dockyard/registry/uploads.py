@@ -74,12 +74,12 @@ class Uploads:
             self._live.pop(s.id, None)
             raise _unknown() from None
 
-    async def _hasher(self, s: Session, size: int) -> _digest.Hasher:
-        if s.hasher is not None and s.hasher.size == size:
+    async def _hasher(self, s: Session, size: int, algo: str = "sha256") -> _digest.Hasher:
+        if s.hasher is not None and s.hasher.size == size and s.hasher.algo == algo:
             return s.hasher
 
         def rehash() -> _digest.Hasher:
-            h = _digest.Hasher()
+            h = _digest.Hasher(algo)
             with self.driver.reader(layout.upload_data(s.id)) as f:
                 while True:
                     buf = f.read(BATCH)
@@ -135,9 +135,10 @@ class Uploads:
             raise RegistryError("SIZE_INVALID", "body shorter than Content-Length")
         return offset + written
 
-    async def digest(self, s: Session) -> tuple[str, int]:
+    async def digest(self, s: Session, algo: str = "sha256") -> tuple[str, int]:
+        """Digest of what was uploaded; another algorithm than the streamed one rereads."""
         size = self.offset(s)
-        h = await self._hasher(s, size)
+        h = await self._hasher(s, size, algo)
         return h.digest(), size
 
     def delete(self, s: Session) -> None:
