@@ -9,7 +9,7 @@ want_test=0
 
 apt_pkgs="runc conmon busybox-static iptables iproute2 catatonit tini python3 python3-venv python3-pip curl ca-certificates"
 if [ "$want_test" = 1 ]; then
-  apt_pkgs="$apt_pkgs docker.io skopeo podman containerd docker-registry golang-go golang-github-go-resty-resty-dev golang-github-google-uuid-dev golang-github-opencontainers-go-digest-dev golang-golang-x-net-dev golang-golang-x-sys-dev golang-golang-x-text-dev golang-golang-x-tools-dev golang-gopkg-yaml.v3-dev golang-github-google-go-cmp-dev golang-github-go-logr-logr-dev golang-github-mitchellh-mapstructure-dev golang-github-asaskevich-govalidator-dev"
+  apt_pkgs="$apt_pkgs docker.io skopeo podman containerd docker-registry"
 fi
 missing=""
 for p in $apt_pkgs; do
