@@ -13,8 +13,7 @@ import zstandard
 
 from dockyard import digest
 from dockyard.errors import Conflict, DigestMismatch, InvalidArgument, NotFound, UnsafeArchive
-
-from .rootfs import busybox_rootfs_tar
+from rootfs import busybox_rootfs_tar
 
 ROOTFS = busybox_rootfs_tar()
 DIFF_ID = digest.of_bytes(ROOTFS)

@@ -9,8 +9,8 @@ from dockyard import digest
 from dockyard.errors import Conflict, DigestMismatch, NotFound, UnsafeArchive
 from dockyard.store.snapshot import Snapshotter
 from dockyard.sys.mount import is_mountpoint
+from rootfs import busybox_rootfs_tar
 
-from .rootfs import busybox_rootfs_tar
 from .tartools import entry, make_tar
 
 L1 = busybox_rootfs_tar()

@@ -5,6 +5,7 @@ import time
 from datetime import datetime
 
 from ..container.model import Container
+from ..humanize import human_duration
 from ..util import ZERO_TIME
 
 _CONFIG_KEYS = (
@@ -49,34 +50,6 @@ def _seconds_since(rfc3339: str) -> float:
     ts = unix_seconds(rfc3339)
     frac = rfc3339[20:29] if len(rfc3339) > 20 and rfc3339[19] == "." else "0"
     return max(0.0, time.time() - ts - float("0." + frac.rstrip("Z")))
-
-
-def human_duration(seconds: float) -> str:
-    """Go's units.HumanDuration, which Docker uses in the Status column."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(s / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
 
 
 def status_text(c: Container) -> str:

@@ -386,17 +386,21 @@ class ContainerService:
                     return
                 except TimeoutError:
                     pass
-            try:
-                await asyncio.to_thread(self.runtime.kill, c.id, signals.SIGKILL, True)
-            except (NotFound, Conflict):
-                pass
-            try:
-                await asyncio.wait_for(asyncio.shield(fut), 30)
-            except TimeoutError as e:
-                raise RuntimeFailure(f"container {ref} did not stop after SIGKILL") from e
+            await self._kill_and_wait(c, fut)
             self._emit(c, "stop")
         finally:
             self._stopping.discard(c.id)
+
+    async def _kill_and_wait(self, c: Container, exited: asyncio.Future) -> None:
+        """SIGKILL every process of the container and return once its exit is recorded."""
+        try:
+            await asyncio.to_thread(self.runtime.kill, c.id, signals.SIGKILL, True)
+        except (NotFound, Conflict):
+            pass  # it exited meanwhile; the future resolves all the same
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), 30)
+        except TimeoutError as e:
+            raise RuntimeFailure(f"container {c.name} did not stop after SIGKILL") from e
 
     async def restart(self, ref: str, timeout: int | None = None) -> None:
         c = self.get(ref)
@@ -454,15 +458,7 @@ class ContainerService:
         if c.running:
             if not force:
                 sm.check("remove", c.state.status, ref)
-            fut = self._exit_future(c.id)
-            try:
-                await asyncio.to_thread(self.runtime.kill, c.id, signals.SIGKILL, True)
-            except (NotFound, Conflict):
-                pass
-            try:
-                await asyncio.wait_for(asyncio.shield(fut), 30)
-            except TimeoutError as e:
-                raise RuntimeFailure(f"could not kill running container {ref}") from e
+            await self._kill_and_wait(c, self._exit_future(c.id))
         async with self._lock(c.id):
             if not self.repo.has(c.id):
                 raise NotFound(f"No such container: {ref}")
