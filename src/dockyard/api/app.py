@@ -93,7 +93,7 @@ async def read_json(request: web.Request, default=None):
 
 
 def make_app(engine) -> web.Application:
-    from . import containers, images, system
+    from . import commit, containers, image_archive, images, system
 
     # client_max_size bounds JSON bodies; image uploads are streamed and not limited by it.
     app = web.Application(middlewares=[headers_middleware], client_max_size=16 << 20)
@@ -102,4 +102,6 @@ def make_app(engine) -> web.Application:
     system.register(routes)
     containers.register(routes)
     images.register(routes)
+    commit.register(routes)
+    image_archive.register(routes)
     return app

@@ -35,6 +35,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tag": ("dockyard.cli.images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "import": ("dockyard.cli.images",
                "Import the contents from a tarball to create a filesystem image"),
+    "commit": ("dockyard.cli.image_tools", "Create a new image from a container's changes"),
+    "diff": ("dockyard.cli.image_tools",
+             "Inspect changes to files or directories on a container's filesystem"),
+    "export": ("dockyard.cli.image_tools", "Export a container's filesystem as a tar archive"),
+    "history": ("dockyard.cli.image_tools", "Show the history of an image"),
+    "save": ("dockyard.cli.image_tools", "Save one or more images to a tar archive"),
+    "load": ("dockyard.cli.image_tools", "Load an image from a tar archive or STDIN"),
     "busybox-image": ("dockyard.cli.images",
                       "Make the busybox base image from the host's busybox-static"),
     "version": ("dockyard.cli.system", "Show the dockyard version information"),
@@ -55,9 +62,10 @@ _GROUPS = {
     "container": {"ls": "ps", "list": "ps", "run": "run", "create": "create", "start": "start",
                   "stop": "stop", "kill": "kill", "restart": "restart", "rm": "rm",
                   "remove": "rm", "logs": "logs", "wait": "wait", "inspect": "inspect",
-                  "exec": "exec"},
+                  "exec": "exec", "commit": "commit", "diff": "diff", "export": "export"},
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag",
-              "import": "import", "inspect": "inspect"},
+              "import": "import", "inspect": "inspect", "history": "history", "save": "save",
+              "load": "load"},
 }
 
 

@@ -39,6 +39,7 @@ class LayerInfo:
     media_type: str
     chain_id: str
     unpacked_size: int  # bytes of file content (Docker's layer Size)
+    diff_size: int = 0  # bytes of the uncompressed tar
 
     def descriptor(self) -> dict:
         return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
@@ -125,7 +126,7 @@ def add_layer(content: ContentStore, snapshots: Snapshotter, fileobj: BinaryIO,
         else:
             staged.commit(chain_id)
         return LayerInfo(diff_id, blob, sink.size, MEDIA_LAYER_GZIP, chain_id,
-                         snapshots.layer_size(chain_id))
+                         snapshots.layer_size(chain_id), tee.size)
     except BaseException:
         staged.abort()
         try:

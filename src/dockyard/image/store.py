@@ -65,6 +65,7 @@ SCHEMA = [
         image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
         added REAL NOT NULL)""",
     "CREATE INDEX image_refs_image ON image_refs(image_id)",
+    "CREATE TABLE layer_diff_sizes (diff_id TEXT PRIMARY KEY, size INTEGER NOT NULL)",
 ]
 
 
@@ -268,6 +269,19 @@ class ImageStore:
             rows.append({"Id": "<missing>", "Created": _unix(h.get("created", "")),
                          "CreatedBy": h.get("created_by", ""), "Tags": None, "Size": size,
                          "Comment": h.get("comment", "")})
+        # as Docker: rows that end a local parent image (commit, build) show its ID and tags
+        cur: Image | None = img
+        seen: set[str] = set()
+        while cur is not None and cur.id not in seen:
+            seen.add(cur.id)
+            n = len(cur.config.get("history") or [None])
+            if 0 < n <= len(rows) and rows[n - 1]["Id"] == "<missing>":
+                rows[n - 1]["Id"] = cur.id
+                rows[n - 1]["Tags"] = list(cur.repo_tags) or None
+            try:
+                cur = self._load(cur.parent) if cur.parent else None
+            except NotFound:
+                cur = None
         rows.reverse()
         rows[0]["Id"] = img.id
         rows[0]["Tags"] = list(img.repo_tags) or None
@@ -324,7 +338,21 @@ class ImageStore:
 
     def add_layer(self, fileobj: BinaryIO, parent_chain_id: str | None = None) -> LayerInfo:
         """Compress, store and unpack one layer tar (any compression); see image.layer."""
-        return add_layer(self.content, self.snapshots, fileobj, parent_chain_id)
+        info = add_layer(self.content, self.snapshots, fileobj, parent_chain_id)
+        self.record_diff_size(info.diff_id, info.diff_size)
+        return info
+
+    def record_diff_size(self, diff_id: str, size: int) -> None:
+        """Remember a layer's uncompressed tar size: ``save`` writes it as a tar member
+        whose header needs the size before the (decompressed) bytes."""
+        if size > 0:
+            self.meta.execute("INSERT OR IGNORE INTO layer_diff_sizes VALUES(?, ?)",
+                              (diff_id, size))
+
+    def diff_size(self, diff_id: str) -> int | None:
+        row = self.meta.query_one("SELECT size FROM layer_diff_sizes WHERE diff_id=?",
+                                  (diff_id,))
+        return int(row["size"]) if row else None
 
     def layer_from_dir(self, path: str, parent_chain_id: str | None = None) -> LayerInfo:
         """Make a layer from a directory tree, e.g. a container's overlay upper dir (whiteouts
@@ -354,26 +382,35 @@ class ImageStore:
 
     def commit(self, upper_dir: str, base: Image | None, container_config: dict,
                repo_tag: str | None = None, changes: list[str] | None = None,
-               comment: str = "", author: str = "", created_by: str = "") -> Image:
-        """``docker commit``: a new image = base image + one layer from ``upper_dir``."""
+               comment: str = "", author: str = "", created_by: str = "",
+               extra: dict | None = None) -> Image:
+        """``docker commit``: a new image = base image + one layer from ``upper_dir``.
+
+        An unchanged container adds no layer, only a history entry marked ``empty_layer``
+        (as Docker does). ``extra`` adds top-level config keys (``container``, ...)."""
         if repo_tag:
             self.parse_tag(repo_tag)
         cfg_inner = apply_changes(container_config, changes)
-        layer = self.layer_from_dir(upper_dir, base.top_chain_id if base else None)
+        empty = base is not None and not os.listdir(upper_dir)
+        layer = None if empty else self.layer_from_dir(
+            upper_dir, base.top_chain_id if base else None)
         now = rfc3339_nano()
         config: dict[str, Any] = json.loads(json.dumps(base.config)) if base else {}
         if not base:
             os_name, arch, variant = host_platform()
             config.update({"architecture": arch, "os": os_name})
-        entry = {"created": now, "created_by": created_by}
+        entry: dict[str, Any] = {"created": now, "created_by": created_by}
         if author:
             entry["author"] = author
             config["author"] = author
         if comment:
             entry["comment"] = comment
+        if empty:
+            entry["empty_layer"] = True
+        config.update(extra or {})
         config.update({"config": cfg_inner, "created": now, "comment": comment})
         config["history"] = list(config.get("history") or []) + [entry]
-        layers = (self._layer_infos(base) if base else []) + [layer]
+        layers = (self._layer_infos(base) if base else []) + ([layer] if layer else [])
         return self.create_image(config, layers, repo_tag, parent=base.id if base else "")
 
     def _layer_infos(self, img: Image) -> list[LayerInfo]:

@@ -1,0 +1,68 @@
+"""Image archive routes: save (``GET /images/get``, ``/images/{name}/get``) and load
+(``POST /images/load``)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from aiohttp import web
+
+from ..errors import InvalidArgument
+from ..image import saveload
+from .filters import query_bool
+from .images import _BodyReader
+from .streaming import stream_from_thread
+
+
+async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
+    store = request.app["engine"].images
+    if not names:
+        raise InvalidArgument("no image names given")
+
+    def check() -> None:
+        for n in names:
+            store.get(n)
+
+    return await stream_from_thread(request, lambda out: saveload.save(store, names, out),
+                                    check=check)
+
+
+async def save_many(request: web.Request) -> web.StreamResponse:
+    return await _save(request, request.query.getall("names", []))
+
+
+async def save_one(request: web.Request) -> web.StreamResponse:
+    return await _save(request, [request.match_info["name"]])
+
+
+async def load(request: web.Request) -> web.StreamResponse:
+    store = request.app["engine"].images
+    quiet = query_bool(request.query.get("quiet"))
+    reader = _BodyReader()
+    job = asyncio.create_task(asyncio.to_thread(
+        reader.consume, lambda body: saveload.load(store, body)))
+    try:
+        while not reader.closed:
+            chunk = await request.content.read(1 << 20)
+            await asyncio.to_thread(reader.feed, chunk or None)
+            if not chunk:
+                break
+    finally:
+        if not reader.closed:
+            await asyncio.to_thread(reader.feed, None)
+    lines = await job
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    if not quiet:
+        await resp.write(json.dumps({"status": "Loading layers"}).encode() + b"\r\n")
+    for line in lines:
+        await resp.write(json.dumps({"stream": line + "\n"}).encode() + b"\r\n")
+    await resp.write_eof()
+    return resp
+
+
+def register(r) -> None:
+    r.add("GET", "/images/get", save_many)
+    r.add("POST", "/images/load", load)
+    r.add("GET", "/images/{name:.+}/get", save_one)

@@ -1,0 +1,227 @@
+"""Image commands over containers and archives: commit, diff, history, export, save, load."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from dockyard.cli.base import CLIError, Context, out
+from dockyard.cli.flags import BOOL, LIST, STR, TRUE_BOOL, UsageError, exact_args, min_args
+from dockyard.client import APIError, loads_stream, quote
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
+    from dockyard.cli.flags import FlagSpec
+
+_CHUNK = 1 << 20
+
+
+def _chunks(f: Any) -> Iterable[bytes]:
+    while piece := f.read(_CHUNK):
+        yield piece
+
+
+# --- commit ----------------------------------------------------------------------------------
+
+COMMIT_SPEC: list[FlagSpec] = [
+    ("a", "author", STR, 'Author (e.g., "John Hannibal Smith <hannibal@a-team.com>")'),
+    ("c", "change", LIST, "Apply Dockerfile instruction to the created image"),
+    ("m", "message", STR, "Commit message"),
+    ("p", "pause", TRUE_BOOL, "Pause container during commit (default true)"),
+]
+
+
+def cmd_commit(ctx: Context, argv: list[str]) -> int:
+    opts, args = ctx.parse(argv, "commit [OPTIONS] CONTAINER [REPOSITORY[:TAG]]",
+                           "Create a new image from a container's changes", COMMIT_SPEC)
+    min_args(args, 1, "commit")
+    if len(args) > 2:
+        raise UsageError('"dockyard commit" requires at least 1 and at most 2 arguments.')
+    query: list[tuple[str, Any]] = [("container", args[0])]
+    if len(args) > 1:
+        from dockyard.cli.images import split_repo_tag
+
+        if "@" in args[1]:
+            raise CLIError("refusing to create a tag with a digest reference", 1)
+        repo, tag = split_repo_tag(args[1])
+        query += [("repo", repo), ("tag", tag or None)]
+    query += [("comment", opts["message"]), ("author", opts["author"]),
+              ("pause", "1" if opts["pause"] else "0")]
+    query += [("changes", c) for c in opts["change"]]
+    res = ctx.client.call("POST", "/commit", query, json={}) or {}
+    out(str(res.get("Id", "")))
+    return 0
+
+
+# --- diff ------------------------------------------------------------------------------------
+
+def cmd_diff(ctx: Context, argv: list[str]) -> int:
+    _opts, args = ctx.parse(argv, "diff CONTAINER",
+                            "Inspect changes to files or directories on a container's "
+                            "filesystem", [])
+    exact_args(args, 1, "diff")
+    items = ctx.client.get(f"/containers/{quote(args[0])}/changes") or []
+    for item in items:
+        out(f"{'CAD'[item.get('Kind', 0)] if item.get('Kind') in (0, 1, 2) else '?'} "
+            f"{item.get('Path', '')}")
+    return 0
+
+
+# --- history ---------------------------------------------------------------------------------
+
+HISTORY_SPEC: list[FlagSpec] = [
+    ("", "format", STR, "Format output using a custom template"),
+    ("H", "human", TRUE_BOOL, "Print sizes and dates in human readable format (default true)"),
+    ("", "no-trunc", BOOL, "Don't truncate output"),
+    ("q", "quiet", BOOL, "Only show image IDs"),
+]
+HISTORY_HEADERS = {"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
+                   "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}
+HISTORY_TABLE = ("table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t"
+                 "{{.Comment}}")
+
+
+def _history_row(h: dict[str, Any], trunc: bool, human: bool, now: float) -> dict[str, Any]:
+    from dockyard.cli.render import ellipsis, go_time, human_size, short_id, since
+
+    image_id = h.get("Id") or "<missing>"
+    created = h.get("Created") or 0
+    created_by = (h.get("CreatedBy") or "").replace("\t", " ")
+    if trunc:
+        created_by = ellipsis(created_by, 45)
+    size = h.get("Size") or 0
+    return {
+        "ID": short_id(image_id) if trunc and image_id != "<missing>" else image_id,
+        "CreatedSince": (since(created, now) if created else "N/A") if human
+        else go_time(created),
+        "CreatedAt": go_time(created),
+        "CreatedBy": created_by,
+        "Size": human_size(size) if human else str(size),
+        "Comment": h.get("Comment") or "",
+    }
+
+
+def cmd_history(ctx: Context, argv: list[str]) -> int:
+    opts, args = ctx.parse(argv, "history [OPTIONS] IMAGE", "Show the history of an image",
+                           HISTORY_SPEC)
+    exact_args(args, 1, "history")
+    rows = ctx.client.get(f"/images/{quote(args[0], safe='/:@')}/history") or []
+    trunc = not opts["no_trunc"]
+    now = time.time()
+    shown = [_history_row(h, trunc, opts["human"], now) for h in rows]
+    if opts["quiet"]:
+        for row in shown:
+            out(row["ID"])
+        return 0
+    from dockyard.cli.formatting import write_rows
+
+    fmt = opts["format"] or HISTORY_TABLE
+    if fmt == "table":
+        fmt = HISTORY_TABLE
+    write_rows(fmt, shown, HISTORY_HEADERS)
+    return 0
+
+
+# --- export / save ---------------------------------------------------------------------------
+
+def _write_body(resp: Any, output: str | None, what: str) -> None:
+    """Stream a tar response into ``output`` (atomically) or stdout (never a terminal)."""
+    if output:
+        tmp = f"{output}.tmp-{os.getpid()}"
+        try:
+            with open(tmp, "wb") as f:
+                for piece in resp.stream():
+                    f.write(piece)
+            os.replace(tmp, output)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return
+    if sys.stdout.isatty():
+        raise CLIError(f"cowardly refusing to save to a terminal. Use the -o flag or "
+                       f"redirect ({what})", 1)
+    sys.stdout.flush()
+    fd = sys.stdout.fileno()
+    for piece in resp.stream():
+        view = memoryview(piece)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+
+
+EXPORT_SPEC: list[FlagSpec] = [("o", "output", STR, "Write to a file, instead of STDOUT")]
+
+
+def cmd_export(ctx: Context, argv: list[str]) -> int:
+    opts, args = ctx.parse(argv, "export [OPTIONS] CONTAINER",
+                           "Export a container's filesystem as a tar archive", EXPORT_SPEC)
+    exact_args(args, 1, "export")
+    if not opts["output"] and sys.stdout.isatty():
+        raise CLIError("cowardly refusing to save to a terminal. Use the -o flag or redirect",
+                       1)
+    resp = ctx.client.request("GET", f"/containers/{quote(args[0])}/export")
+    _write_body(resp, opts["output"], "export")
+    return 0
+
+
+SAVE_SPEC: list[FlagSpec] = [
+    ("o", "output", STR, "Write to a file, instead of STDOUT"),
+]
+
+
+def cmd_save(ctx: Context, argv: list[str]) -> int:
+    opts, args = ctx.parse(argv, "save [OPTIONS] IMAGE [IMAGE...]",
+                           "Save one or more images to a tar archive (streamed to STDOUT by "
+                           "default)", SAVE_SPEC)
+    min_args(args, 1, "save")
+    if not opts["output"] and sys.stdout.isatty():
+        raise CLIError("cowardly refusing to save to a terminal. Use the -o flag or redirect",
+                       1)
+    resp = ctx.client.request("GET", "/images/get", [("names", n) for n in args])
+    _write_body(resp, opts["output"], "save")
+    return 0
+
+
+# --- load ------------------------------------------------------------------------------------
+
+LOAD_SPEC: list[FlagSpec] = [
+    ("i", "input", STR, "Read from tar archive file, instead of STDIN"),
+    ("q", "quiet", BOOL, "Suppress the load output"),
+]
+
+
+def cmd_load(ctx: Context, argv: list[str]) -> int:
+    opts, args = ctx.parse(argv, "load [OPTIONS]",
+                           "Load an image from a tar archive or STDIN", LOAD_SPEC)
+    if args:
+        raise UsageError('"dockyard load" accepts no arguments.')
+    if opts["input"]:
+        try:
+            f = open(opts["input"], "rb")  # noqa: SIM115 - closed below
+        except OSError as e:
+            raise CLIError(f"open {opts['input']}: {(e.strerror or str(e)).lower()}", 1
+                           ) from None
+    else:
+        if sys.stdin.isatty():
+            raise CLIError("requested load from stdin, but stdin is empty", 1)
+        f = sys.stdin.buffer
+    with f:
+        resp = ctx.client.request("POST", "/images/load",
+                                  {"quiet": "1" if opts["quiet"] else None}, _chunks(f),
+                                  {"Content-Type": "application/x-tar"})
+        text = resp.read().decode("utf-8", "replace")
+    for msg in loads_stream(text):
+        if not isinstance(msg, dict):
+            continue
+        if msg.get("error"):
+            raise APIError(500, str(msg["error"]))
+        if msg.get("stream"):
+            sys.stdout.write(msg["stream"])
+    return 0

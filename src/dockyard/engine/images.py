@@ -1,0 +1,127 @@
+"""Image work that reads container state: commit, diff and export of a container's filesystem.
+
+Containers are only read here (their record, their snapshot); the container service owns them.
+Blocking functions: the API runs them in threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from ..archive import write_tar
+from ..errors import Conflict, DockyardError, InvalidArgument, NotFound
+from ..image.diff import changes as _changes
+from ..sys import mount as _mount
+
+log = logging.getLogger(__name__)
+
+# Keys of a container's Config that describe the run, not the image (Docker drops them too).
+_RUN_ONLY = ("Hostname", "Domainname", "AttachStdin", "AttachStdout", "AttachStderr", "Tty",
+             "OpenStdin", "StdinOnce", "Image")
+
+
+def get_container(engine, ref: str):
+    """The container, checked to still have its filesystem."""
+    c = engine.containers.get(ref)
+    if not engine.snapshots.has(c.id):
+        raise Conflict(f"container {c.id[:12]} has no filesystem")
+    return c
+
+
+def _merge_config(container_config: dict, override: dict | None) -> dict:
+    """Docker's commit: the container's config, with the request body's non-empty keys on top."""
+    out = {k: v for k, v in (container_config or {}).items() if k not in _RUN_ONLY}
+    for key, value in (override or {}).items():
+        if value not in (None, "", [], {}) and key not in _RUN_ONLY:
+            out[key] = value
+    return out
+
+
+@contextlib.contextmanager
+def _paused(engine, c, pause: bool) -> Iterator[None]:
+    """Freeze a running container while its upper dir is read (``commit --pause``)."""
+    if not (pause and c.state.status == "running"):
+        yield
+        return
+    runtime = engine.runtime
+    frozen = False
+    try:
+        runtime._runc("pause", c.id)
+        frozen = True
+    except DockyardError as e:  # already paused, or gone meanwhile: commit what is there
+        log.debug("commit: could not pause %s: %s", c.id[:12], e)
+    try:
+        yield
+    finally:
+        if frozen:
+            try:
+                runtime._runc("resume", c.id)
+            except DockyardError as e:
+                log.warning("commit: could not resume %s: %s", c.id[:12], e)
+
+
+def commit(engine, ref: str, repo_tag: str | None = None, *, comment: str = "",
+           author: str = "", changes: list[str] | None = None, pause: bool = True,
+           config: dict | None = None):
+    """``POST /commit``: the container's upper dir becomes a layer over its image."""
+    c = get_container(engine, ref)
+    if config is not None and not isinstance(config, dict):
+        raise InvalidArgument("commit config must be a JSON object")
+    try:
+        base = engine.images.get(c.image_id)
+    except NotFound:
+        raise NotFound(f"image {c.image_id} of container {c.id[:12]} no longer exists"
+                       ) from None
+    cfg = _merge_config(c.config, config)
+    created_by = " ".join(c.config.get("Cmd") or [c.path, *c.args])
+    container_config = dict(c.config)
+    with _paused(engine, c, pause):
+        img = engine.images.commit(
+            engine.snapshots.upper_dir(c.id), base, cfg, repo_tag, changes, comment, author,
+            created_by, extra={"container": c.id, "container_config": container_config})
+    attrs = {"name": c.name, "image": c.image_name}
+    if repo_tag:
+        attrs["imageRef"] = repo_tag
+    engine.events.emit("container", "commit", c.id, attrs)
+    return img
+
+
+def changes(engine, ref: str) -> list[dict]:
+    """``GET /containers/{id}/changes``."""
+    c = get_container(engine, ref)
+    lowers = engine.snapshots.lowers(engine.snapshots.parent(c.id))
+    return _changes(engine.snapshots.upper_dir(c.id), lowers)
+
+
+@contextlib.contextmanager
+def filesystem_view(engine, ref: str) -> Iterator[str]:
+    """A private read-only overlay of the container's filesystem: its upper dir as the top
+    lower over the image's layers, so running and stopped containers look the same."""
+    c = get_container(engine, ref)
+    lowers = [engine.snapshots.upper_dir(c.id)]
+    lowers += engine.snapshots.lowers(engine.snapshots.parent(c.id))
+    if len(lowers) < 2:
+        lowers.append(engine.snapshots._empty)
+    base = os.path.join(engine.exec_root, "views")
+    os.makedirs(base, exist_ok=True)
+    target = tempfile.mkdtemp(dir=base, prefix=c.id[:12] + "-")
+    try:
+        _mount.mount_overlay(lowers, target, readonly=True)
+        try:
+            yield target
+        finally:
+            _mount.unmount(target)
+    finally:
+        with contextlib.suppress(OSError):
+            os.rmdir(target)  # never rmtree: a failed unmount must not take files with it
+
+
+def export(engine, ref: str, out: BinaryIO) -> None:
+    """``GET /containers/{id}/export``: the merged filesystem as a plain tar."""
+    with filesystem_view(engine, ref) as root:
+        write_tar(root, out, overlay_whiteouts=False)
