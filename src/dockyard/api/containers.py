@@ -206,6 +206,9 @@ async def resize(request: web.Request) -> web.Response:
 
 
 def register(r) -> None:
+    from . import exec as exec_routes
+
+    exec_routes.register(r)
     r.add("POST", "/containers/create", create)
     r.add("GET", "/containers/json", list_containers)
     r.add("GET", "/containers/{id}/json", inspect)

@@ -66,6 +66,9 @@ class ContainerService:
         self._prepared: dict[str, int | None] = {}  # created ahead of start: cid -> pid
         os.makedirs(self._containers_dir, exist_ok=True)
         os.makedirs(self._rootfs_dir, exist_ok=True)
+        from .exec import ExecService
+
+        self.execs = ExecService(self)
 
     # ---- paths ----------------------------------------------------------------------------
 
@@ -465,6 +468,7 @@ class ContainerService:
             # The record goes first: the name is free and "removed" waiters go on at once;
             # disk cleanup follows, and a crash in between is reconciled at the next start.
             self.repo.delete(c.id)
+            self.execs.forget_container(c.id)
             self._emit(c, "destroy")
             for fut in self._removed_waiters.pop(c.id, []) + self._exit_waiters.pop(c.id, []):
                 if not fut.done():

@@ -45,7 +45,7 @@ class LogService:
             await done
             return
         since = 0.0 if replay else time.time()
-        async for rec in follow_log(path, stdout, stderr, since, stop=done):
+        async for rec in follow_log(path, stdout, stderr, since, stop=done, partial=True):
             yield rec
 
     async def pump_stdin(self, c, chunks: asyncio.Queue) -> None:

@@ -59,7 +59,9 @@ def format_timestamp(sec: int, nanos: int) -> str:
 class _Parser:
     """Incremental: feed bytes as they arrive; complete (joined) records come out."""
 
-    def __init__(self, stdout: bool, stderr: bool, since: float, until: float) -> None:
+    def __init__(self, stdout: bool, stderr: bool, since: float, until: float,
+                 partial: bool = False) -> None:
+        self.partial = partial  # live attach: pieces go out as they come (a prompt has no newline)
         self.want = {b"stdout": stdout, b"stderr": stderr}
         self.since = since
         self.until = until
@@ -95,6 +97,8 @@ class _Parser:
         if ts is None or stream not in self.want:
             return None
         text = parts[3]
+        if self.partial:
+            return self._emit(stream, ts[0], ts[1], text[:-1] if parts[2] == b"P" else text)
         if parts[2] == b"P":
             text = text[:-1]  # conmon's added newline
             sec, ns, pieces = self.pending.setdefault(stream, (ts[0], ts[1], []))
@@ -162,6 +166,7 @@ async def follow_log(
     tail: int = -1,
     *,
     stop: StopSignal,
+    partial: bool = False,
 ) -> AsyncIterator[Record]:
     """What ``read_log`` gives, then new lines as conmon writes them, until ``stop`` fires (an
     asyncio.Event, an awaitable such as the container's exit future, or a callable returning
@@ -175,7 +180,7 @@ async def follow_log(
         directory = os.path.dirname(os.path.abspath(path))
         ino.add_watch(directory, inotify.IN_CREATE | inotify.IN_MOVED_TO | inotify.IN_ONLYDIR)
         loop.add_reader(ino.fileno(), lambda: (ino.read(), wake.set()))
-        parser = _Parser(stdout, stderr, since, until)
+        parser = _Parser(stdout, stderr, since, until, partial)
         f = None
         first = True
         try:

@@ -1,0 +1,79 @@
+"""Exec routes of the Engine API: create, start (hijacked or detached), inspect, resize."""
+
+import asyncio
+
+from aiohttp import web
+
+from ..errors import InvalidArgument
+from .app import read_json
+from .filters import query_int
+from .streams import Hijacked, frame
+
+
+def _svc(request: web.Request):
+    return request.app["engine"].containers.execs
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await read_json(request, default=None)
+    if not isinstance(body, dict):
+        raise InvalidArgument("exec config must be a JSON object")
+    ex = _svc(request).create(request.match_info["id"], body)
+    return web.json_response({"Id": ex.id}, status=201)
+
+
+async def start(request: web.Request) -> web.StreamResponse:
+    svc = _svc(request)
+    body = await read_json(request, default={})
+    if not isinstance(body, dict):
+        raise InvalidArgument("exec start config must be a JSON object")
+    detach = bool(body.get("Detach"))
+    size = None
+    cs = body.get("ConsoleSize")
+    if isinstance(cs, list) and len(cs) == 2 and all(isinstance(v, int) and 0 < v < 65536
+                                                    for v in cs):
+        size = (cs[0], cs[1])
+    ex = svc.get(request.match_info["id"])
+    if detach:
+        await svc.start(ex.id, detach=True, tty=body.get("Tty"), size=size)
+        return web.Response(status=200)
+    # Spawned before the hijack, so an error (bad user, stopped container) is a plain reply.
+    await svc.start(ex.id, detach=False, tty=body.get("Tty"), size=size)
+    tty = ex.tty
+    conn = await Hijacked.take(request, "application/vnd.docker.raw-stream" if tty
+                               else "application/vnd.docker.multiplexed-stream")
+    stdin_task = None
+    if ex.attach_stdin:
+        stdin_task = asyncio.create_task(svc.pump_stdin(ex, conn.stdin))
+    try:
+        async for name, data in svc.output(ex):
+            if (name == "stdout" and not ex.attach_stdout) or \
+                    (name == "stderr" and not ex.attach_stderr):
+                continue
+            conn.write(data if tty else frame(name, data))
+            await conn.drain()
+        await svc.wait(ex)
+    finally:
+        if stdin_task:
+            stdin_task.cancel()
+        svc.finish(ex)
+        conn.close()
+    return conn.response
+
+
+async def inspect(request: web.Request) -> web.Response:
+    return web.json_response(_svc(request).inspect(request.match_info["id"]))
+
+
+async def resize(request: web.Request) -> web.Response:
+    q = request.query
+    _svc(request).resize(request.match_info["id"], query_int(q.get("h"), 0, "height"),
+                         query_int(q.get("w"), 0, "width"))
+    return web.Response(status=201)
+
+
+def register(r) -> None:
+    r.add("POST", "/containers/{id}/exec", create)
+    r.add("POST", "/exec/{id}/start", start)
+    r.add("GET", "/exec/{id}/json", inspect)
+    r.add("POST", "/exec/{id}/resize", resize)
