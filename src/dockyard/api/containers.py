@@ -8,6 +8,7 @@ from aiohttp import web
 from ..errors import InvalidArgument
 from . import convert
 from .app import read_json
+from .detach import filtered, parse_detach_keys
 from .filters import match_labels, parse_filters, query_bool, query_int
 from .streams import Hijacked, frame
 
@@ -177,16 +178,23 @@ async def attach(request: web.Request) -> web.StreamResponse:
     stream = query_bool(q.get("stream"))
     replay = query_bool(q.get("logs"))
     tty = bool(c.config.get("Tty"))
+    use_stdin = want_stdin and bool(c.config.get("OpenStdin"))
+    keys = parse_detach_keys(q.get("detachKeys")) if use_stdin and tty else b""
     done = svc.register_wait(c.id, "next-exit") if stream else None
+    detached = asyncio.Event()
+    stop = done
+    if done is not None and keys:
+        stop = asyncio.ensure_future(_first(done, detached.wait()))
     conn = await Hijacked.take(
         request, "application/vnd.docker.raw-stream" if tty
         else "application/vnd.docker.multiplexed-stream")
     stdin_task = None
-    if want_stdin and c.config.get("OpenStdin"):
-        stdin_task = asyncio.create_task(request.app["engine"].logs.pump_stdin(c, conn.stdin))
+    if use_stdin:
+        chunks = await filtered(conn.stdin, keys, detached) if keys else conn.stdin
+        stdin_task = asyncio.create_task(request.app["engine"].logs.pump_stdin(c, chunks))
     try:
         async for name, _ts, line in request.app["engine"].logs.attach_output(
-                c, stdout=want_out, stderr=want_err, replay=replay, done=done):
+                c, stdout=want_out, stderr=want_err, replay=replay, done=stop):
             conn.write(line if tty else frame(name, line))
             await conn.drain()
             if conn.closed:
@@ -194,8 +202,22 @@ async def attach(request: web.Request) -> web.StreamResponse:
     finally:
         if stdin_task:
             stdin_task.cancel()
+        if stop is not done and stop is not None:
+            stop.cancel()
         conn.close()
     return conn.response
+
+
+async def _first(*aws) -> None:
+    """Return when the first of ``aws`` completes (the others are cancelled, not the shared
+    exit future: it is shielded)."""
+    tasks = [asyncio.ensure_future(asyncio.shield(a) if isinstance(a, asyncio.Future) else a)
+             for a in aws]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
 
 
 async def resize(request: web.Request) -> web.Response:

@@ -41,10 +41,52 @@ class FrameWriter:
             del buf[:8 + size]
 
 
+_CTRL_PUNCT = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
+
+
+def parse_detach_keys(spec: str | None) -> bytes:
+    """docker's ``--detach-keys`` (default ``ctrl-p,ctrl-q``) → the bytes typed."""
+    from dockyard.cli.flags import UsageError
+
+    out = bytearray()
+    for key in (spec or "ctrl-p,ctrl-q").split(","):
+        k = key.strip().lower()
+        if len(k) == 1:
+            out.append(ord(k))
+        elif k.startswith("ctrl-") and len(k) == 6 and "a" <= k[5] <= "z":
+            out.append(ord(k[5]) - ord("a") + 1)
+        elif k.startswith("ctrl-") and len(k) == 6 and k[5] in _CTRL_PUNCT:
+            out.append(_CTRL_PUNCT[k[5]])
+        else:
+            raise UsageError(f"invalid detach keys ({spec}): Unknown character: '{key}'")
+    return bytes(out)
+
+
+class _Escape:
+    """Finds the detach sequence in typed input, holding back a possible start of it."""
+
+    def __init__(self, keys: bytes):
+        self.keys = keys
+        self.held = b""
+
+    def feed(self, data: bytes) -> tuple[bytes, bool]:
+        buf = self.held + data
+        self.held = b""
+        i = buf.find(self.keys)
+        if i >= 0:
+            return buf[:i], True
+        for n in range(min(len(self.keys) - 1, len(buf)), 0, -1):
+            if self.keys.startswith(buf[-n:]):
+                self.held = buf[-n:]
+                return buf[:-n], False
+        return buf, False
+
+
 def pump(conn: Connection, tty: bool, stdin_fd: int | None, out_fd: int = 1,
          err_fd: int = 2, exit_fd: int | None = None, exited: bool = False,
-         grace: float = 2.0) -> None:
-    """Copy until the daemon ends the stream (stdin is forwarded while it lasts).
+         grace: float = 2.0, detach_keys: bytes = b"") -> bool:
+    """Copy until the daemon ends the stream (stdin is forwarded while it lasts); True when
+    the user typed the detach keys (the container keeps running).
 
     ``exit_fd`` is the pending ``wait`` request: once it turns readable the container has
     exited, and the copy stops after ``grace`` idle seconds even if a daemon never closes
@@ -67,17 +109,18 @@ def pump(conn: Connection, tty: bool, stdin_fd: int | None, out_fd: int = 1,
         rlist.append(exit_fd)
     else:
         exit_fd = None
+    escape = _Escape(detach_keys) if detach_keys and tty and stdin_fd is not None else None
     while True:
         ready, _, _ = select.select(rlist, [], [], timeout)
         if not ready:
-            return  # the container exited and its stream went quiet
+            return False  # the container exited and its stream went quiet
         if sock_fd in ready:
             try:
                 data = conn.sock.recv(65536)
             except ConnectionResetError:
                 data = b""
             if not data:
-                return
+                return False
             sink(data)
             if timeout is not None:
                 timeout = grace
@@ -90,6 +133,15 @@ def pump(conn: Connection, tty: bool, stdin_fd: int | None, out_fd: int = 1,
                 data = os.read(stdin_fd, 65536)
             except OSError:
                 data = b""
+            detached = False
+            if data and escape is not None:
+                data, detached = escape.feed(data)
+                if not data and not detached:
+                    continue
+            if detached:
+                if data:
+                    conn.sendall(data)
+                return True
             if data:
                 try:
                     conn.sendall(data)
@@ -109,7 +161,7 @@ def raw_terminal(fd: int) -> Callable[[], None] | None:
     import tty
 
     old = termios.tcgetattr(fd)
-    tty.setraw(fd)
+    tty.setraw(fd, termios.TCSADRAIN)  # keep what was typed ahead
 
     def restore() -> None:
         termios.tcsetattr(fd, termios.TCSADRAIN, old)
@@ -164,3 +216,41 @@ def proxy_signals(client: Client, container: str) -> None:
         signum = getattr(_signal, name, None)
         if signum is not None:
             _signal.signal(signum, forward)
+
+
+ATTACH_SPEC = [
+    ("", "detach-keys", "string", "Override the key sequence for detaching a container"),
+    ("", "no-stdin", "bool", "Do not attach STDIN"),
+    ("", "sig-proxy", "true-bool", "Proxy all received signals to the process (default true)"),
+]
+
+
+def cmd_attach(ctx, argv: list[str]) -> int:
+    """``attach``: the container's streams here until it exits or the user detaches."""
+    from dockyard.cli.base import CLIError
+    from dockyard.cli.flags import UsageError
+    from dockyard.cli.run import run_attached
+    from dockyard.client import APIError, quote
+
+    opts, args = ctx.parse(argv, "attach [OPTIONS] CONTAINER",
+                           "Attach local standard input, output, and error streams to a "
+                           "running container", ATTACH_SPEC)
+    if len(args) != 1:
+        raise UsageError('"dockyard attach" requires exactly 1 argument.')
+    client = ctx.client
+    try:
+        info = client.get(f"/containers/{quote(args[0])}/json")
+    except APIError as e:
+        raise CLIError(f"Error response from daemon: {e.message}", 1) from None
+    state = info.get("State") or {}
+    if state.get("Paused"):
+        raise CLIError("You cannot attach to a paused container, unpause it first", 1)
+    if not state.get("Running"):
+        raise CLIError("You cannot attach to a stopped container, start it first", 1)
+    config = info.get("Config") or {}
+    host = info.get("HostConfig") or {}
+    return run_attached(
+        client, info["Id"], stdin=not opts["no_stdin"] and bool(config.get("OpenStdin")),
+        stdout=True, stderr=True, tty=bool(config.get("Tty")),
+        autoremove=bool(host.get("AutoRemove")), sig_proxy=opts["sig_proxy"], start=False,
+        error_prefix="", detach_keys=opts["detach_keys"])

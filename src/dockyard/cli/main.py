@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "create": ("dockyard.cli.run", "Create a new container"),
     "start": ("dockyard.cli.run", "Start one or more stopped containers"),
     "exec": ("dockyard.cli.run", "Execute a command in a running container"),
+    "attach": ("dockyard.cli.attach",
+               "Attach local standard input, output, and error streams to a running container"),
     "stop": ("dockyard.cli.containers", "Stop one or more running containers"),
     "kill": ("dockyard.cli.containers", "Kill one or more running containers"),
     "restart": ("dockyard.cli.containers", "Restart one or more containers"),

@@ -461,16 +461,19 @@ def start_error_code(message: str) -> int:
 
 def run_attached(client: Client, cid: str, *, stdin: bool, stdout: bool, stderr: bool,
                  tty: bool, autoremove: bool, sig_proxy: bool, start: bool = True,
-                 error_prefix: str = "dockyard: ") -> int:
-    """Attach, send wait, start, copy streams; returns the container's exit status."""
+                 error_prefix: str = "dockyard: ", detach_keys: str | None = None) -> int:
+    """Attach, send wait, start, copy streams; returns the container's exit status (0 when
+    the user detached with the detach keys: the container keeps running)."""
     from dockyard.cli import attach
 
+    keys = attach.parse_detach_keys(detach_keys) if tty and stdin else b""
     path = f"/containers/{quote(cid)}"
     conn = None
+    detached = False
     if stdin or stdout or stderr:
         conn = client.hijack("POST", path + "/attach",
                              {"stream": True, "stdin": stdin, "stdout": stdout,
-                              "stderr": stderr})
+                              "stderr": stderr, "detachKeys": detach_keys})
     condition = "removed" if autoremove else "next-exit"
     waiter = client.send_only("POST", path + "/wait", {"condition": condition})
     # A daemon sends the response head once the wait is registered (dockerd does); wait for
@@ -495,13 +498,16 @@ def run_attached(client: Client, cid: str, *, stdin: bool, stdout: bool, stderr:
                     restore = attach.raw_terminal(0)
             elif sig_proxy:
                 attach.proxy_signals(Client(client.host, client.version), cid)
-            attach.pump(conn, tty, 0 if stdin else None, exit_fd=waiter.fileno(),
-                        exited=bool(waiter.buf))
+            detached = attach.pump(conn, tty, 0 if stdin else None, exit_fd=waiter.fileno(),
+                                   exited=bool(waiter.buf), detach_keys=keys)
     finally:
         if restore is not None:
             restore()
         if conn is not None:
             conn.close()
+    if detached:
+        waiter.close()
+        return 0
     try:
         resp = early if early is not None else client.receive(waiter, check=False)
         if resp.status >= 400:
@@ -533,7 +539,7 @@ def cmd_run(ctx: Context, argv: list[str]) -> int:
         return run_attached(client, cid, stdin=body["AttachStdin"],
                             stdout=body["AttachStdout"], stderr=body["AttachStderr"],
                             tty=body["Tty"], autoremove=body["HostConfig"]["AutoRemove"],
-                            sig_proxy=opts["sig_proxy"])
+                            sig_proxy=opts["sig_proxy"], detach_keys=opts["detach_keys"])
     except ClientError as e:
         if isinstance(e, APIError):
             raise CLIError(f"dockyard: Error response from daemon: {e.message}", 125) from None
@@ -561,7 +567,8 @@ def cmd_start(ctx: Context, argv: list[str]) -> int:
         return run_attached(
             client, info["Id"], stdin=opts["interactive"] and bool(config.get("OpenStdin")),
             stdout=True, stderr=True, tty=bool(config.get("Tty")),
-            autoremove=bool(host.get("AutoRemove")), sig_proxy=True, error_prefix="")
+            autoremove=bool(host.get("AutoRemove")), sig_proxy=True, error_prefix="",
+            detach_keys=opts["detach_keys"])
     failed = []
     for name in args:
         try:

@@ -220,6 +220,9 @@ class ContainerService:
             pid = self.runtime.create(
                 c.id, spec, self.log_path(c.id),
                 tty=bool(c.config.get("Tty")), stdin=bool(c.config.get("OpenStdin")),
+                # Docker closes stdin when the attached client goes only for StdinOnce without
+                # a tty: a shell detached from (ctrl-p ctrl-q) keeps its terminal.
+                leave_stdin_open=bool(c.config.get("Tty")) or not c.config.get("StdinOnce"),
             )
             log.debug("runtime of %s created: mount %.1f ms, spec and runc create %.1f ms",
                       c.id[:12], (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3)
