@@ -31,6 +31,8 @@ class Container:
     restart_count: int = 0
     # Set once the daemon gave up on the container after a start failure etc.
     has_been_started: bool = False
+    # Stopped (or killed) by the user: an unless-stopped policy leaves it alone until a start.
+    manually_stopped: bool = False
 
     @property
     def short_id(self) -> str:

@@ -20,6 +20,7 @@ from ..errors import Conflict, InvalidArgument, NotFound, NotModified, RuntimeFa
 from ..runtime.spec import SpecOptions, build_spec
 from ..util import new_id, rfc3339_nano
 from . import files
+from .restart import Backoff, restart_on_daemon_start, should_restart
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,9 @@ class ContainerService:
         # Containers whose runtime state or rootfs mount may exist (cleaned when they exit).
         self._runtime_live: set[str] = set()
         self._prepared: dict[str, int | None] = {}  # created ahead of start: cid -> pid
+        self._backoff: dict[str, Backoff] = {}
+        self._restarts: dict[str, asyncio.Task] = {}  # restart policy: pending restarts
+        self._started_at: dict[str, float] = {}  # wall time of the last start (back-off reset)
         os.makedirs(self._containers_dir, exist_ok=True)
         os.makedirs(self._rootfs_dir, exist_ok=True)
         from .exec import ExecService
@@ -182,6 +186,10 @@ class ContainerService:
             c.state.started_at = rfc3339_nano()
             c.state.finished_at = "0001-01-01T00:00:00Z"
             c.has_been_started = True
+            c.manually_stopped = False
+            c.restart_count = 0
+            self._backoff.pop(c.id, None)
+            self._started_at[c.id] = time.time()
             self.repo.save(c)
         self._emit(c, "start")
         # The exit may have happened before the record said "running": look once.
@@ -314,15 +322,20 @@ class ContainerService:
             return
         code, finished = result
         log.debug("exit of %s recorded (code %d)", cid[:12], code)
-        c.state.status = "exited"
+        delay = None
+        if cid not in self._stopping and should_restart(
+                c.host_config, code, c.restart_count, c.manually_stopped):
+            ran_for = finished - self._started_at.get(cid, 0.0)
+            delay = self._backoff.setdefault(cid, Backoff()).next(ran_for)
+        c.state.status = "restarting" if delay is not None else "exited"
         c.state.exit_code = code
         c.state.pid = 0
         c.state.finished_at = rfc3339_nano(finished)
         self.repo.save(c)
         self._emit(c, "die", exitCode=str(code))
-        asyncio.get_running_loop().create_task(self._after_exit(c))
+        asyncio.get_running_loop().create_task(self._after_exit(c, delay))
 
-    async def _after_exit(self, c: Container) -> None:
+    async def _after_exit(self, c: Container, restart_delay: float | None = None) -> None:
         lock = self._lock(c.id)
         await lock.acquire()  # uncontended: taken before any waiter can act on the exit
         try:
@@ -332,8 +345,64 @@ class ContainerService:
             await asyncio.to_thread(self._cleanup_runtime, c.id)
         finally:
             lock.release()
-        if c.host_config.get("AutoRemove"):
+        if restart_delay is not None:
+            self._restarts[c.id] = asyncio.get_running_loop().create_task(
+                self._restart_later(c.id, restart_delay))
+        elif c.host_config.get("AutoRemove"):
             await self._auto_remove(c)
+
+    # ---- restart policy -------------------------------------------------------------------
+
+    async def _restart_later(self, cid: str, delay: float) -> None:
+        """The policy's restart, after the back-off; a stop, kill or remove meanwhile cancels
+        it (they take the container out of "restarting")."""
+        try:
+            await asyncio.sleep(delay)
+            async with self._lock(cid):
+                if self._restarts.get(cid) is not asyncio.current_task():
+                    return
+                self._restarts.pop(cid, None)
+                try:
+                    c = self.repo.get(cid)
+                except NotFound:
+                    return
+                if c.id != cid or c.state.status != "restarting":
+                    return
+                try:
+                    pid = await asyncio.to_thread(self._start_blocking, c, None)
+                except RuntimeFailure as e:
+                    c.state.status = "exited"
+                    c.state.exit_code = e.exit_code
+                    c.state.error = str(e)
+                    self.repo.save(c)
+                    return
+                c.restart_count += 1
+                c.state.status = "running"
+                c.state.pid = pid
+                c.state.error = ""
+                c.state.started_at = rfc3339_nano()
+                c.state.finished_at = "0001-01-01T00:00:00Z"
+                self._started_at[cid] = time.time()
+                self.repo.save(c)
+            self._emit(c, "start")
+            if self.runtime.read_exit(cid) is not None:
+                self.on_exit(cid)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("restart of %s failed", cid[:12])
+
+    def _cancel_restart(self, c: Container) -> bool:
+        """Drop a pending policy restart; True if the container was waiting for one (it is
+        "exited" now)."""
+        task = self._restarts.pop(c.id, None)
+        if task is not None:
+            task.cancel()
+        if c.state.status == "restarting":
+            c.state.status = "exited"
+            self.repo.save(c)
+            return True
+        return False
 
     async def _auto_remove(self, c: Container) -> None:
         try:
@@ -359,6 +428,12 @@ class ContainerService:
         c = self.get(ref)
         sig = parse_signal(signal)
         sm.check("kill", c.state.status, ref)
+        if not c.manually_stopped:
+            c.manually_stopped = True
+            self.repo.save(c)
+        if self._cancel_restart(c):
+            self._emit(c, "kill", signal=str(sig))
+            return
         fut = self._exit_future(c.id) if sig == signals.SIGKILL else None
         await asyncio.to_thread(self.runtime.kill, c.id, sig, True)
         self._emit(c, "kill", signal=str(sig))
@@ -378,6 +453,11 @@ class ContainerService:
             if timeout is None:
                 timeout = DEFAULT_STOP_TIMEOUT
         sig = parse_signal(signal or c.config.get("StopSignal"), default=signals.SIGTERM)
+        c.manually_stopped = True
+        self.repo.save(c)
+        if self._cancel_restart(c):
+            self._emit(c, "stop")
+            return
         self._stopping.add(c.id)
         try:
             fut = self._exit_future(c.id)
@@ -461,6 +541,8 @@ class ContainerService:
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         c = self.get(ref)
+        if c.state.status == "restarting" and force:
+            self._cancel_restart(c)
         if c.running:
             if not force:
                 sm.check("remove", c.state.status, ref)
@@ -481,6 +563,8 @@ class ContainerService:
             except Exception:
                 log.exception("cleanup of removed container %s failed", c.id[:12])
         self._locks.pop(c.id, None)
+        self._backoff.pop(c.id, None)
+        self._started_at.pop(c.id, None)
 
     def _dispose(self, c: Container) -> None:
         self._prepared.pop(c.id, None)
@@ -539,6 +623,12 @@ class ContainerService:
             if not c.running and c.id in self._runtime_live:
                 # Prepared ahead of a start that never came, or an exit not cleaned up.
                 await asyncio.to_thread(self._cleanup_runtime, c.id)
+        pending_restart = set()
+        for c in self.repo.all():
+            if c.state.status == "restarting":  # the daemon stopped during a back-off
+                c.state.status = "exited"
+                self.repo.save(c)
+                pending_restart.add(c.id)
         for c in self.repo.all():
             if c.state.status == "removing":
                 await self.remove(c.id, force=True)
@@ -560,3 +650,16 @@ class ContainerService:
             await asyncio.to_thread(self._cleanup_runtime, c.id)
             if c.host_config.get("AutoRemove"):
                 await self.remove(c.id, force=True)
+        await self._restart_policy_on_start(pending_restart)
+
+    async def _restart_policy_on_start(self, pending: set[str]) -> None:
+        """Docker's daemon start: ``always`` and not user-stopped ``unless-stopped`` containers
+        that are not running are started again (so are those caught in a back-off)."""
+        for c in self.repo.all():
+            if c.state.status != "exited" or not c.has_been_started:
+                continue
+            if c.id in pending or restart_on_daemon_start(c.host_config, c.manually_stopped):
+                try:
+                    await self.start(c.id)
+                except Exception as e:  # one bad container never stops the daemon's start
+                    log.warning("restarting %s at daemon start failed: %s", c.id[:12], e)
