@@ -1,4 +1,4 @@
-"""HTTP face of the registry (aiohttp): routing, auth checks, headers, error bodies.
+"""HTTP face of the registry (on ``httpd``): routing, auth checks, headers, error bodies.
 
 Names may contain slashes, so one catch-all route is split by regular expressions, longest
 suffix first, the way the spec's endpoint table reads.
@@ -10,16 +10,15 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
-
-from aiohttp import ClientPayloadError, web
 
 from ..errors import DockyardError
 from . import manifests as mf
 from .auth import Authorizer, Scope, TokenAuthorizer, parse_scope
 from .errors import RegistryError, from_base
+from .httpd import FileResponse, ProtocolError, Query, Request, Response, StreamResponse
 from .service import Registry, check_digest, check_name, is_digest_ref
 from .uploads import BATCH
 
@@ -35,6 +34,7 @@ _ROUTES = [
     ("referrers", re.compile(r"^/v2/(?P<name>.+)/referrers/(?P<digest>[^/]+)$")),
 ]
 MAX_PAGE = 10_000
+MAX_FORM = 64 << 10  # a token request's form
 _RANGE_RE = re.compile(r"^(?:bytes[= ])?(\d+)-(\d+)$")
 _ALLOWED = {
     "base": ("GET", "HEAD"), "catalog": ("GET",), "tags": ("GET",),
@@ -44,10 +44,18 @@ _ALLOWED = {
 }
 
 
-def _error_response(err: RegistryError, method: str) -> web.Response:
+def _error_response(err: RegistryError, method: str) -> Response:
     headers = {"Content-Type": "application/json", **err.headers}
-    body = None if method == "HEAD" else json.dumps(err.body()).encode()
-    return web.Response(status=err.status, body=body, headers=headers)
+    body = json.dumps(err.body()).encode()
+    return Response(err.status, body, headers)  # HEAD: the server sends the length, no body
+
+
+def json_response(data: Any, headers: dict[str, str] | None = None,
+                  status: int = 200) -> Response:
+    h = {"Content-Type": "application/json; charset=utf-8"}
+    if headers:
+        h.update(headers)
+    return Response(status, json.dumps(data).encode(), h)
 
 
 def _needed(kind: str, method: str, name: str | None) -> list[Scope]:
@@ -65,7 +73,7 @@ def _needed(kind: str, method: str, name: str | None) -> list[Scope]:
     return [Scope("repository", name, acts)]
 
 
-def _page_args(request: web.Request) -> tuple[str | None, int | None]:
+def _page_args(request: Request) -> tuple[str | None, int | None]:
     last = request.query.get("last")
     n_raw = request.query.get("n")
     n = None
@@ -91,79 +99,52 @@ def _paginate(items: list[str], n: int | None, path: str, last_key: str) -> tupl
     return items, {"Link": link}
 
 
-class BlobFileResponse(web.FileResponse):
-    """FileResponse that can copy instead of ``sendfile``.
-
-    Measured on loopback: with several transfers in flight, ``sendfile`` wins (the server's CPU
-    is the limit); a lone transfer to a slow reader (skopeo hashing and writing) finishes
-    sooner when the server copies, because the reader then copies cache-hot data. So the
-    server uses ``sendfile`` whenever another blob GET is running and copies otherwise.
-    """
-
-    def __init__(self, path: str, transfers: list[int], **kwargs: Any):
-        super().__init__(path, **kwargs)
-        self._transfers = transfers  # one shared cell: blob bodies being sent right now
-
-    async def _sendfile(self, request: web.BaseRequest, fobj: Any, offset: int,
-                        count: int) -> Any:
-        self._transfers[0] += 1
-        try:
-            if self._transfers[0] > 1:
-                return await super()._sendfile(request, fobj, offset, count)
-            writer = await web.StreamResponse.prepare(self, request)
-            assert writer is not None
-            await self._sendfile_fallback(writer, fobj, offset, count)
-            await web.StreamResponse.write_eof(self)
-            return writer
-        finally:
-            self._transfers[0] -= 1
-
-
 class RegistryApp:
     def __init__(self, registry: Registry, authorizer: Authorizer | None = None):
         self._transfers = [0]
         self.registry = registry
         self.auth = authorizer or Authorizer()
 
-    def build(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors], client_max_size=mf.MAX_MANIFEST_SIZE + 1)
-        app.router.add_route("*", "/v2", self._dispatch)
-        app.router.add_route("*", "/v2/{tail:.*}", self._dispatch)
-        if isinstance(self.auth, TokenAuthorizer):
-            app.router.add_route("GET", "/token", self._token)
-            app.router.add_route("POST", "/token", self._token)
-        app.on_response_prepare.append(self._api_header)
-        return app
-
-    @staticmethod
-    async def _api_header(request: web.Request, response: web.StreamResponse) -> None:
-        response.headers[API_HEADER[0]] = API_HEADER[1]
-
-    @web.middleware
-    async def _errors(self, request: web.Request,
-                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                      ) -> web.StreamResponse:
+    async def handle(self, request: Request) -> Response:
+        """The one entry point the HTTP server calls; never raises."""
         try:
-            return await handler(request)
+            resp = await self._route(request)
         except RegistryError as e:
-            return _error_response(e, request.method)
+            resp = _error_response(e, request.method)
         except DockyardError as e:
-            return _error_response(from_base(e), request.method)
-        except web.HTTPException:
-            raise
-        except (ConnectionResetError, ClientPayloadError):
+            resp = _error_response(from_base(e), request.method)
+        except ProtocolError as e:
+            # broken framing or an oversized body: answer, and the server closes the connection
+            request.body_failed = True
+            code = "PAYLOAD_TOO_LARGE" if e.status == 413 else "BLOB_UPLOAD_INVALID"
+            resp = _error_response(RegistryError(code, str(e), status=e.status), request.method)
+        except ConnectionError:
             # the client went away mid-body: nothing to answer, nothing worth a traceback
             log.info("client disconnected during %s %s", request.method, request.path)
-            return _error_response(RegistryError("BLOB_UPLOAD_INVALID", "incomplete body"),
+            request.body_failed = True
+            resp = _error_response(RegistryError("BLOB_UPLOAD_INVALID", "incomplete body"),
                                    request.method)
         except Exception:
             log.exception("internal error on %s %s", request.method, request.path)
-            err = RegistryError("UNSUPPORTED", "internal server error", status=500)
-            return _error_response(err, request.method)
+            resp = _error_response(
+                RegistryError("UNSUPPORTED", "internal server error", status=500),
+                request.method)
+        resp.headers[API_HEADER[0]] = API_HEADER[1]
+        return resp
+
+    async def _route(self, request: Request) -> Response:
+        path = request.path
+        if path == "/token" and isinstance(self.auth, TokenAuthorizer):
+            if request.method not in ("GET", "POST"):
+                raise RegistryError("UNSUPPORTED", f"method {request.method} not allowed")
+            return await self._token(request)
+        if path != "/v2" and not path.startswith("/v2/"):
+            raise RegistryError("NAME_UNKNOWN", "no such endpoint", status=404)
+        return await self._dispatch(request)
 
     # -- dispatch ----------------------------------------------------------------------------------
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+    async def _dispatch(self, request: Request) -> Response:
         path = request.path
         kind, m = "base", None
         if path in ("/v2", "/v2/"):
@@ -188,49 +169,54 @@ class RegistryApp:
         params = {k: v for k, v in (m.groupdict() if m else {}).items()}
         return await handler(request, **params)
 
-    async def _authorize(self, request: web.Request, needed: list[Scope]) -> str | None:
+    async def _authorize(self, request: Request, needed: list[Scope]) -> str | None:
         if type(self.auth) is Authorizer:
             return None
         base = f"{request.scheme}://{request.host}"
         return await asyncio.to_thread(
-            self.auth.check, request.headers.get("Authorization"), needed, base)
+            self.auth.check, request.header("Authorization"), needed, base)
 
-    async def _token(self, request: web.Request) -> web.Response:
+    async def _token(self, request: Request) -> Response:
         assert isinstance(self.auth, TokenAuthorizer)
         form: dict[str, str] | None = None
-        scopes_raw = request.query.getall("scope", [])
+        scopes_raw = request.query.getall("scope")
         if request.method == "POST":
-            data = await request.post()
-            form = {k: str(v) for k, v in data.items()}
-            scopes_raw = [str(v) for v in data.getall("scope", [])] or scopes_raw
+            ctype = (request.header("Content-Type") or "").split(";", 1)[0].strip().lower()
+            if ctype != "application/x-www-form-urlencoded":
+                raise RegistryError("UNSUPPORTED", "token requests are form-encoded", status=400)
+            data = Query((await request.read(MAX_FORM)).decode("utf-8", "replace"))
+            form = {}
+            for k, v in data.items():
+                form.setdefault(k, v)
+            scopes_raw = data.getall("scope") or scopes_raw
         scopes = [s for raw in scopes_raw for part in raw.split(" ")
                   if (s := parse_scope(part)) is not None]
         auth = self.auth
-        res = await asyncio.to_thread(auth.issue, request.headers.get("Authorization"), scopes,
+        res = await asyncio.to_thread(auth.issue, request.header("Authorization"), scopes,
                                       form)
-        return web.json_response(res)
+        return json_response(res)
 
     def _check_writable(self) -> None:
         self.registry.check_writable()
 
     # -- base, catalog, tags, referrers ------------------------------------------------------------
 
-    async def _base(self, request: web.Request) -> web.Response:
-        return web.json_response({})
+    async def _base(self, request: Request) -> Response:
+        return json_response({})
 
-    async def _catalog(self, request: web.Request) -> web.Response:
+    async def _catalog(self, request: Request) -> Response:
         last, n = _page_args(request)
         items = self.registry.catalog(last, None if n is None else n + 1)
         items, headers = _paginate(items, n, "/v2/_catalog", "last")
-        return web.json_response({"repositories": items}, headers=headers)
+        return json_response({"repositories": items}, headers=headers)
 
-    async def _tags(self, request: web.Request, name: str) -> web.Response:
+    async def _tags(self, request: Request, name: str) -> Response:
         last, n = _page_args(request)
         items = self.registry.tags(name, last, None if n is None else n + 1)
         items, headers = _paginate(items, n, f"/v2/{name}/tags/list", "last")
-        return web.json_response({"name": name, "tags": items}, headers=headers)
+        return json_response({"name": name, "tags": items}, headers=headers)
 
-    async def _referrers(self, request: web.Request, name: str, digest: str) -> web.Response:
+    async def _referrers(self, request: Request, name: str, digest: str) -> Response:
         check_digest(digest)
         art = request.query.get("artifactType")
         descs = self.registry.referrers(name, digest, art)
@@ -238,58 +224,55 @@ class RegistryApp:
         if art is not None:
             headers["OCI-Filters-Applied"] = "artifactType"
         body = {"schemaVersion": 2, "mediaType": mf.OCI_INDEX, "manifests": descs}
-        return web.Response(body=json.dumps(body).encode(), headers=headers)
+        return Response(body=json.dumps(body).encode(), headers=headers)
 
     # -- blobs ---------------------------------------------------------------------------------------
 
-    async def _blob_head(self, request: web.Request, name: str, digest: str) -> web.Response:
+    async def _blob_head(self, request: Request, name: str, digest: str) -> Response:
         check_digest(digest)
         size = self.registry.blob_size(name, digest)
-        return web.Response(status=200, headers={
+        return Response(status=200, headers={
             "Content-Length": str(size), "Docker-Content-Digest": digest,
             "Content-Type": "application/octet-stream", "Accept-Ranges": "bytes",
             "ETag": f'"{digest}"'})
 
-    async def _blob_get(self, request: web.Request, name: str, digest: str
-                        ) -> web.StreamResponse:
+    async def _blob_get(self, request: Request, name: str, digest: str) -> Response:
         check_digest(digest)
         size = self.registry.blob_size(name, digest)
         headers = {"Docker-Content-Digest": digest, "Content-Type": "application/octet-stream",
                    "ETag": f'"{digest}"', "Cache-Control": "max-age=31536000"}
         local = self.registry.blob_local_path(digest)
         if local is not None:
-            return BlobFileResponse(local, self._transfers, chunk_size=256 << 10,
-                                    headers=headers)
-        resp = web.StreamResponse(headers=headers)
-        resp.content_length = size
-        await resp.prepare(request)
+            return FileResponse(local, headers)
         f = await asyncio.to_thread(self.registry.open_blob, digest)
-        try:
-            while chunk := await asyncio.to_thread(f.read, BATCH):
-                await resp.write(chunk)
-        finally:
-            f.close()
-        await resp.write_eof()
-        return resp
 
-    async def _blob_delete(self, request: web.Request, name: str, digest: str) -> web.Response:
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                while chunk := await asyncio.to_thread(f.read, BATCH):
+                    yield chunk
+            finally:
+                f.close()
+
+        return StreamResponse(stream(), size, headers)
+
+    async def _blob_delete(self, request: Request, name: str, digest: str) -> Response:
         check_digest(digest)
         self.registry.delete_blob(name, digest)
-        return web.Response(status=202, headers={"Docker-Content-Digest": digest,
+        return Response(status=202, headers={"Docker-Content-Digest": digest,
                                                  "Content-Length": "0"})
 
     # -- uploads ---------------------------------------------------------------------------------------
 
     @staticmethod
-    def _body(request: web.Request) -> AsyncIterator[bytes]:
-        return request.content.iter_chunked(BATCH)
+    def _body(request: Request) -> AsyncIterator[bytes]:
+        return request.iter_body()
 
     @staticmethod
-    def _length(request: web.Request) -> int | None:
+    def _length(request: Request) -> int | None:
         return request.content_length
 
-    def _created(self, name: str, digest: str) -> web.Response:
-        return web.Response(status=201, headers={
+    def _created(self, name: str, digest: str) -> Response:
+        return Response(status=201, headers={
             "Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": digest,
             "Content-Length": "0"})
 
@@ -298,7 +281,7 @@ class RegistryApp:
                 "Range": f"0-{max(offset - 1, 0)}", "Docker-Upload-UUID": sid,
                 "Content-Length": "0"}
 
-    async def _uploads(self, request: web.Request, name: str) -> web.Response:
+    async def _uploads(self, request: Request, name: str) -> Response:
         self._check_writable()
         q = request.query
         mount, from_repo = q.get("mount"), q.get("from")
@@ -320,15 +303,15 @@ class RegistryApp:
             await self.registry.put_blob(name, dg, self._body(request), self._length(request))
             return self._created(name, dg)
         s = self.registry.start_upload(name)
-        return web.Response(status=202, headers=self._upload_headers(name, s.id, 0))
+        return Response(status=202, headers=self._upload_headers(name, s.id, 0))
 
-    async def _upload_get(self, request: web.Request, name: str, uuid: str) -> web.Response:
+    async def _upload_get(self, request: Request, name: str, uuid: str) -> Response:
         s = self.registry.get_upload(name, uuid)
         offset = self.registry.uploads.offset(s)
-        return web.Response(status=204, headers=self._upload_headers(name, uuid, offset))
+        return Response(status=204, headers=self._upload_headers(name, uuid, offset))
 
-    def _content_range(self, request: web.Request) -> int | None:
-        raw = request.headers.get("Content-Range")
+    def _content_range(self, request: Request) -> int | None:
+        raw = request.header("Content-Range")
         if raw is None:
             return None
         m = _RANGE_RE.match(raw.strip())
@@ -340,16 +323,16 @@ class RegistryApp:
             raise RegistryError("RANGE_INVALID", "Content-Range does not match Content-Length")
         return start
 
-    async def _upload_patch(self, request: web.Request, name: str, uuid: str) -> web.Response:
+    async def _upload_patch(self, request: Request, name: str, uuid: str) -> Response:
         self._check_writable()
         s = self.registry.get_upload(name, uuid)
         start = self._content_range(request)
         async with s.lock:
             offset = await self.registry.uploads.append(
                 s, self._body(request), start, self._length(request))
-        return web.Response(status=202, headers=self._upload_headers(name, uuid, offset))
+        return Response(status=202, headers=self._upload_headers(name, uuid, offset))
 
-    async def _upload_put(self, request: web.Request, name: str, uuid: str) -> web.Response:
+    async def _upload_put(self, request: Request, name: str, uuid: str) -> Response:
         self._check_writable()
         s = self.registry.get_upload(name, uuid)
         dg = request.query.get("digest")
@@ -358,17 +341,17 @@ class RegistryApp:
         check_digest(dg)
         start = self._content_range(request)
         async with s.lock:
-            if request.can_read_body or start is not None:
+            if request.has_body or start is not None:
                 await self.registry.uploads.append(s, self._body(request), start,
                                                    self._length(request))
             await self.registry.finish_upload(s, dg)
         return self._created(name, dg)
 
-    async def _upload_delete(self, request: web.Request, name: str, uuid: str) -> web.Response:
+    async def _upload_delete(self, request: Request, name: str, uuid: str) -> Response:
         self._check_writable()
         s = self.registry.get_upload(name, uuid)
         self.registry.uploads.delete(s)
-        return web.Response(status=204, headers={"Content-Length": "0"})
+        return Response(status=204, headers={"Content-Length": "0"})
 
     # -- manifests -------------------------------------------------------------------------------------
 
@@ -376,8 +359,8 @@ class RegistryApp:
         return {"Content-Type": m.media_type, "Docker-Content-Digest": m.digest,
                 "ETag": f'"{m.digest}"'}
 
-    def _negotiate(self, request: web.Request, media_type: str, reference: str) -> None:
-        accept = ",".join(request.headers.getall("Accept", []))
+    def _negotiate(self, request: Request, media_type: str, reference: str) -> None:
+        accept = ",".join(request.getall("Accept"))
         if not accept or media_type not in mf.INDEX_TYPES or is_digest_ref(reference):
             return
         types = {a.split(";", 1)[0].strip() for a in accept.split(",")}
@@ -386,36 +369,36 @@ class RegistryApp:
         raise RegistryError("MANIFEST_UNKNOWN",
                             f"{media_type} found, but the Accept header does not allow it")
 
-    async def _manifest_head(self, request: web.Request, name: str, ref: str) -> web.Response:
+    async def _manifest_head(self, request: Request, name: str, ref: str) -> Response:
         m = self.registry.get_manifest(name, ref)
         self._negotiate(request, m.media_type, ref)
         headers = self._manifest_headers(m)
         headers["Content-Length"] = str(len(m.body))
-        return web.Response(status=200, headers=headers)
+        return Response(status=200, headers=headers)
 
-    async def _manifest_get(self, request: web.Request, name: str, ref: str) -> web.Response:
+    async def _manifest_get(self, request: Request, name: str, ref: str) -> Response:
         m = self.registry.get_manifest(name, ref)
         self._negotiate(request, m.media_type, ref)
-        return web.Response(body=m.body, headers=self._manifest_headers(m))
+        return Response(body=m.body, headers=self._manifest_headers(m))
 
-    async def _manifest_put(self, request: web.Request, name: str, ref: str) -> web.Response:
+    async def _manifest_put(self, request: Request, name: str, ref: str) -> Response:
         self._check_writable()
         if request.content_length is not None and request.content_length > mf.MAX_MANIFEST_SIZE:
             raise RegistryError("PAYLOAD_TOO_LARGE", "manifest is larger than 4 MiB")
         body = bytearray()
-        async for chunk in request.content.iter_chunked(1 << 16):
+        async for chunk in request.iter_body():
             body += chunk
             if len(body) > mf.MAX_MANIFEST_SIZE:
                 raise RegistryError("PAYLOAD_TOO_LARGE", "manifest is larger than 4 MiB")
         dg, subject = await asyncio.to_thread(
             self.registry.put_manifest, name, ref, bytes(body),
-            request.headers.get("Content-Type"))
+            request.header("Content-Type"))
         headers = {"Location": f"/v2/{name}/manifests/{dg}",
                    "Docker-Content-Digest": dg, "Content-Length": "0"}
         if subject:
             headers["OCI-Subject"] = subject
-        return web.Response(status=201, headers=headers)
+        return Response(status=201, headers=headers)
 
-    async def _manifest_delete(self, request: web.Request, name: str, ref: str) -> web.Response:
+    async def _manifest_delete(self, request: Request, name: str, ref: str) -> Response:
         self.registry.delete_manifest(name, ref)
-        return web.Response(status=202, headers={"Content-Length": "0"})
+        return Response(status=202, headers={"Content-Length": "0"})

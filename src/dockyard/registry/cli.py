@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
-import getpass
 import logging
 import sys
 
@@ -63,6 +61,11 @@ def _serve(args: argparse.Namespace) -> int:
     cfg.validate()
     logging.basicConfig(level=cfg.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from . import lean
+
+    lean.prepare(tls=bool(cfg.tls_cert))  # before asyncio: keeps OpenSSL out of a plain registry
+    import asyncio
+
     from .server import serve
 
     asyncio.run(serve(cfg))
@@ -99,12 +102,18 @@ def _user(args: argparse.Namespace) -> int:
     elif args.password is not None:
         password = args.password
     else:
+        import getpass
+
         password = getpass.getpass("Password: ")
     htpasswd.add_user(args.htpasswd, args.name, password)
     return 0
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["serve"]:
+        from . import lean
+
+        lean.defer()  # before argparse, which imports shutil and its compressors
     args = _parser().parse_args(argv)
     try:
         if args.cmd == "serve":
