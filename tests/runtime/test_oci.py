@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -76,8 +77,12 @@ def test_kill_reports_signal_death_and_state_transitions(h):
 
 
 def test_sigterm_to_a_shell_that_traps_it(h):
-    cid, _ = h.create(["sh", "-c", "trap 'exit 143' TERM; while true; do sleep 0.05; done"])
+    cid, _ = h.create(["sh", "-c", "trap 'exit 143' TERM; echo ready; while true; do sleep 0.05; done"])
     h.rt.start(cid)
+    # As pid 1 the shell ignores a SIGTERM that comes before its trap is set.
+    deadline = time.monotonic() + 10
+    while "ready" not in h.output(cid) and time.monotonic() < deadline:
+        time.sleep(0.01)
     h.rt.kill(cid, signal.SIGTERM)
     assert h.wait(cid) == 143
 

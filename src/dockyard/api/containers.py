@@ -227,6 +227,26 @@ async def resize(request: web.Request) -> web.Response:
     return web.Response(status=200)
 
 
+async def pause(request: web.Request) -> web.Response:
+    await _svc(request).pause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def unpause(request: web.Request) -> web.Response:
+    await _svc(request).unpause(request.match_info["id"])
+    return web.Response(status=204)
+
+
+async def rename(request: web.Request) -> web.Response:
+    _svc(request).rename(request.match_info["id"], request.query.get("name", ""))
+    return web.Response(status=204)
+
+
+async def top(request: web.Request) -> web.Response:
+    return web.json_response(await _svc(request).top(request.match_info["id"],
+                                                     request.query.get("ps_args", "")))
+
+
 def register(r) -> None:
     from . import exec as exec_routes
 
@@ -243,3 +263,7 @@ def register(r) -> None:
     r.add("GET", "/containers/{id}/logs", logs)
     r.add("POST", "/containers/{id}/attach", attach)
     r.add("POST", "/containers/{id}/resize", resize)
+    r.add("POST", "/containers/{id}/pause", pause)
+    r.add("POST", "/containers/{id}/unpause", unpause)
+    r.add("POST", "/containers/{id}/rename", rename)
+    r.add("GET", "/containers/{id}/top", top)

@@ -375,3 +375,54 @@ def cmd_inspect(ctx: Context, argv: list[str]) -> int:
         what = kind or "object"
         err(f"Error: No such {what}: {name}")
     return 1 if missing else 0
+
+
+# --- pause / unpause / rename / top ----------------------------------------------------------
+
+
+def cmd_pause(ctx: Context, argv: list[str]) -> int:
+    _opts, args = ctx.parse(argv, "pause CONTAINER [CONTAINER...]",
+                            "Pause all processes within one or more containers", [])
+    min_args(args, 1, "pause")
+    return _each(ctx.client, args, lambda c, n: c.request(
+        "POST", f"/containers/{quote(n)}/pause").read())
+
+
+def cmd_unpause(ctx: Context, argv: list[str]) -> int:
+    _opts, args = ctx.parse(argv, "unpause CONTAINER [CONTAINER...]",
+                            "Unpause all processes within one or more containers", [])
+    min_args(args, 1, "unpause")
+    return _each(ctx.client, args, lambda c, n: c.request(
+        "POST", f"/containers/{quote(n)}/unpause").read())
+
+
+def cmd_rename(ctx: Context, argv: list[str]) -> int:
+    _opts, args = ctx.parse(argv, "rename CONTAINER NEW_NAME", "Rename a container", [])
+    if len(args) != 2:
+        raise UsageError('"dockyard rename" requires exactly 2 arguments.')
+    try:
+        ctx.client.request("POST", f"/containers/{quote(args[0])}/rename",
+                           {"name": args[1]}).read()
+    except APIError as e:
+        raise CLIError(f"Error response from daemon: {e.message}", 1) from None
+    return 0
+
+
+def cmd_top(ctx: Context, argv: list[str]) -> int:
+    _opts, args = ctx.parse(argv, "top CONTAINER [ps OPTIONS]",
+                            "Display the running processes of a container", [],
+                            interspersed=False)
+    min_args(args, 1, "top")
+    query = {"ps_args": " ".join(args[1:]) or None}
+    try:
+        result = ctx.client.get(f"/containers/{quote(args[0])}/top", query) or {}
+    except APIError as e:
+        raise CLIError(f"Error response from daemon: {e.message}", 1) from None
+    rows = [result.get("Titles") or []] + list(result.get("Processes") or [])
+    # docker's tabwriter: cells at least 20 wide, 3 spaces of padding, last column free.
+    ncols = max(len(r) for r in rows)
+    widths = [max([20] + [len(r[i]) + 3 for r in rows if i < len(r)]) for i in range(ncols)]
+    for r in rows:
+        cells = [cell.ljust(widths[i]) if i < len(r) - 1 else cell for i, cell in enumerate(r)]
+        out("".join(cells))
+    return 0

@@ -436,6 +436,8 @@ class ContainerService:
             return
         fut = self._exit_future(c.id) if sig == signals.SIGKILL else None
         await asyncio.to_thread(self.runtime.kill, c.id, sig, True)
+        if sig == signals.SIGKILL:
+            await self._thaw(c)
         self._emit(c, "kill", signal=str(sig))
         if fut is not None:
             # SIGKILL cannot be ignored: return once the exit is recorded, as Docker does.
@@ -461,6 +463,7 @@ class ContainerService:
         self._stopping.add(c.id)
         try:
             fut = self._exit_future(c.id)
+            await self._thaw(c)
             if timeout != 0:
                 try:
                     await asyncio.to_thread(self.runtime.kill, c.id, sig, False)
@@ -477,12 +480,25 @@ class ContainerService:
         finally:
             self._stopping.discard(c.id)
 
+    async def _thaw(self, c: Container) -> None:
+        """A frozen container gets its signals only once thawed (Docker stops paused ones)."""
+        if c.state.status != "paused":
+            return
+        try:
+            await asyncio.to_thread(self.runtime.resume, c.id)
+        except (NotFound, Conflict, RuntimeFailure):
+            pass
+        if c.state.status == "paused":
+            c.state.status = "running"
+            self.repo.save(c)
+
     async def _kill_and_wait(self, c: Container, exited: asyncio.Future) -> None:
         """SIGKILL every process of the container and return once its exit is recorded."""
         try:
             await asyncio.to_thread(self.runtime.kill, c.id, signals.SIGKILL, True)
         except (NotFound, Conflict):
             pass  # it exited meanwhile; the future resolves all the same
+        await self._thaw(c)
         try:
             await asyncio.wait_for(asyncio.shield(exited), 30)
         except TimeoutError as e:
@@ -494,6 +510,57 @@ class ContainerService:
             await self.stop(ref, timeout)
         await self.start(c.id)
         self._emit(c, "restart")
+
+    # ---- pause / rename / top --------------------------------------------------------------
+
+    async def pause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._lock(c.id):
+            if c.state.status == "paused":
+                raise Conflict(f"Container {c.id} is already paused")
+            if c.state.status != "running":
+                raise Conflict(f"Container {c.id} is not running")
+            await asyncio.to_thread(self.runtime.pause, c.id)
+            c.state.status = "paused"
+            self.repo.save(c)
+        self._emit(c, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        c = self.get(ref)
+        async with self._lock(c.id):
+            if c.state.status != "paused":
+                raise Conflict(f"Container {c.id} is not paused")
+            await asyncio.to_thread(self.runtime.resume, c.id)
+            c.state.status = "running"
+            self.repo.save(c)
+        self._emit(c, "unpause")
+
+    def rename(self, ref: str, new_name: str) -> None:
+        c = self.get(ref)
+        if not new_name:
+            raise InvalidArgument("Neither old nor new names may be empty")
+        new_name = validate_name(new_name)
+        if new_name == c.name:
+            raise Conflict("Renaming a container with the same name as its current name")
+        if self.repo.name_taken(new_name):
+            other = self.repo.get(new_name)
+            raise Conflict(
+                f'Conflict. The container name "/{new_name}" is already in use by container '
+                f'"{other.id}". You have to remove (or rename) that container to be able to '
+                "reuse that name.")
+        old = c.name
+        c.name = new_name
+        self.repo.save(c)
+        self._emit(c, "rename", oldName="/" + old)
+
+    async def top(self, ref: str, ps_args: str = "") -> dict:
+        from .top import cgroup_pids, top
+
+        c = self.get(ref)
+        if not c.running or c.state.status == "restarting":
+            raise Conflict(f"Container {c.id} is not running")
+        pids = await asyncio.to_thread(cgroup_pids, f"/{self.cgroup_parent}/{c.id}")
+        return await asyncio.to_thread(top, pids, ps_args)
 
     def resize(self, ref: str, height: int, width: int) -> None:
         """Resize the container's terminal through conmon's control fifo."""

@@ -237,6 +237,15 @@ class ContainerRuntime:
         args = ["kill"] + (["--all"] if all else []) + [cid, str(int(sig))]
         self._runc(*args)
 
+    def pause(self, cid: str) -> None:
+        """Freeze every process of the container (cgroup freezer)."""
+        _check_cid(cid)
+        self._runc("pause", cid)
+
+    def resume(self, cid: str) -> None:
+        _check_cid(cid)
+        self._runc("resume", cid)
+
     def delete(self, cid: str, force: bool = False) -> None:
         """Remove runc's state and this container's files; a no-op when already gone. With
         ``force`` a running container is killed first and its conmon is waited for, so no exit
