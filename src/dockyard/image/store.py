@@ -28,6 +28,7 @@ from ..store.meta import MetaDB
 from ..store.snapshot import Snapshotter
 from ..util import rfc3339_nano
 from .changes import apply_changes
+from .commitlayer import layer_from_upper
 from .layer import LayerInfo, add_layer, check_media_type, unpack_blob
 
 MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -392,8 +393,11 @@ class ImageStore:
             self.parse_tag(repo_tag)
         cfg_inner = apply_changes(container_config, changes)
         empty = base is not None and not os.listdir(upper_dir)
-        layer = None if empty else self.layer_from_dir(
-            upper_dir, base.top_chain_id if base else None)
+        layer = None
+        if not empty:
+            layer = layer_from_upper(self.content, self.snapshots, upper_dir,
+                                     base.top_chain_id if base else None)
+            self.record_diff_size(layer.diff_id, layer.diff_size)
         now = rfc3339_nano()
         config: dict[str, Any] = json.loads(json.dumps(base.config)) if base else {}
         if not base:
