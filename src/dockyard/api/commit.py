@@ -63,8 +63,48 @@ async def history(request: web.Request) -> web.Response:
     return web.json_response(rows)
 
 
+async def prune_images(request: web.Request) -> web.Response:
+    from .filters import parse_filters
+
+    f = parse_filters(request.query.get("filters"), {"dangling", "label", "until"})
+    dangling = [v.lower() for v in f.get("dangling", ["true"])]
+    until = None
+    if f.get("until"):
+        until = _parse_until(f["until"][0])
+    engine = request.app["engine"]
+    result = await asyncio.to_thread(
+        engine_images.prune, engine, dangling[0] in ("0", "false"), f.get("label"), until)
+    return web.json_response(result)
+
+
+def _parse_until(value: str) -> float:
+    """A Unix time, an RFC 3339 time, or a Go duration ago (``10m``, ``2h``)."""
+    import re
+    import time
+    from datetime import datetime
+
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(s|m|h)", value)
+    if m:
+        return time.time() - float(m.group(1)) * {"s": 1, "m": 60, "h": 3600}[m.group(2)]
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise InvalidArgument(f"invalid until filter: {value!r}") from None
+
+
+async def system_df(request: web.Request) -> web.Response:
+    engine = request.app["engine"]
+    return web.json_response(await asyncio.to_thread(engine_images.disk_usage, engine))
+
+
 def register(r) -> None:
     r.add("POST", "/commit", commit)
     r.add("GET", "/containers/{id}/changes", container_changes)
     r.add("GET", "/containers/{id}/export", export)
+    r.add("POST", "/images/prune", prune_images)
+    r.add("GET", "/system/df", system_df)
     r.add("GET", "/images/{name:.+}/history", history)

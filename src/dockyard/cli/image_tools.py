@@ -225,3 +225,120 @@ def cmd_load(ctx: Context, argv: list[str]) -> int:
         if msg.get("stream"):
             sys.stdout.write(msg["stream"])
     return 0
+
+
+# --- image prune, system df ------------------------------------------------------------------
+
+PRUNE_SPEC: list[FlagSpec] = [
+    ("a", "all", BOOL, "Remove all unused images, not just dangling ones"),
+    ("", "filter", LIST, 'Provide filter values (e.g. "until=<timestamp>")'),
+    ("f", "force", BOOL, "Do not prompt for confirmation"),
+]
+
+
+def cmd_image_prune(ctx: Context, argv: list[str]) -> int:
+    opts, args = ctx.parse(argv, "image prune [OPTIONS]", "Remove unused images", PRUNE_SPEC)
+    if args:
+        raise UsageError('"dockyard image prune" accepts no arguments.')
+    warning = ("WARNING! This will remove all images without at least one container "
+               "associated to them." if opts["all"]
+               else "WARNING! This will remove all dangling images.")
+    if not opts["force"]:
+        sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            return 0
+    from dockyard.cli.containers import parse_filters
+
+    filters = list(opts["filter"])
+    if opts["all"]:
+        filters.append("dangling=false")
+    res = ctx.client.call("POST", "/images/prune", {"filters": parse_filters(filters)}) or {}
+    deleted = res.get("ImagesDeleted") or []
+    from dockyard.cli.render import human_size
+
+    if deleted:
+        out("Deleted Images:")
+        for item in deleted:
+            if item.get("Untagged"):
+                out(f"untagged: {item['Untagged']}")
+            if item.get("Deleted"):
+                out(f"deleted: {item['Deleted']}")
+        out("")
+    out(f"Total reclaimed space: {human_size(res.get('SpaceReclaimed') or 0)}")
+    return 0
+
+
+DF_SPEC: list[FlagSpec] = [
+    ("", "format", STR, "Format output using a custom template"),
+    ("v", "verbose", BOOL, "Show detailed information on space usage"),
+]
+DF_HEADERS = {"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE",
+              "Reclaimable": "RECLAIMABLE"}
+DF_TABLE = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}"
+
+
+def _reclaim(value: int, total: int) -> str:
+    from dockyard.cli.render import human_size
+
+    pct = f" ({int(100 * value / total)}%)" if total else ""
+    return human_size(value) + pct
+
+
+def cmd_system_df(ctx: Context, argv: list[str]) -> int:
+    opts, args = ctx.parse(argv, "system df [OPTIONS]", "Show docker disk usage", DF_SPEC)
+    if args:
+        raise UsageError('"dockyard system df" accepts no arguments.')
+    from dockyard.cli.render import human_size
+
+    df = ctx.client.get("/system/df") or {}
+    images = df.get("Images") or []
+    containers = df.get("Containers") or []
+    layers = df.get("LayersSize") or 0
+    active_images = [i for i in images if (i.get("Containers") or 0) > 0]
+    active_unique = sum((i.get("Size") or 0) - max(i.get("SharedSize") or 0, 0)
+                        for i in active_images)
+    shared_active = max((i.get("SharedSize") or 0) for i in active_images) if active_images \
+        else 0
+    image_reclaim = max(layers - active_unique - shared_active, 0)
+    ctr_size = sum(c.get("SizeRw") or 0 for c in containers)
+    running = [c for c in containers if c.get("State") == "running"]
+    ctr_reclaim = sum(c.get("SizeRw") or 0 for c in containers if c.get("State") != "running")
+    rows = [
+        {"Type": "Images", "TotalCount": str(len(images)), "Active": str(len(active_images)),
+         "Size": human_size(layers), "Reclaimable": _reclaim(image_reclaim, layers)},
+        {"Type": "Containers", "TotalCount": str(len(containers)),
+         "Active": str(len(running)), "Size": human_size(ctr_size),
+         "Reclaimable": _reclaim(ctr_reclaim, ctr_size)},
+        {"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B",
+         "Reclaimable": "0B"},
+        {"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B",
+         "Reclaimable": "0B"},
+    ]
+    from dockyard.cli.formatting import write_rows
+
+    if opts["verbose"]:
+        from dockyard.cli.images import image_rows
+
+        now = time.time()
+        out("Images space usage:\n")
+        img_rows = []
+        for img in images:
+            for row in image_rows(img, True, False, now):
+                row["UniqueSize"] = human_size((img.get("Size") or 0)
+                                               - (img.get("SharedSize") or 0))
+                row["SharedSize"] = human_size(img.get("SharedSize") or 0)
+                row["Containers"] = str(img.get("Containers") or 0)
+                img_rows.append(row)
+        write_rows("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t"
+                   "{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}", img_rows,
+                   {"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID",
+                    "CreatedSince": "CREATED", "Size": "SIZE", "SharedSize": "SHARED SIZE",
+                    "UniqueSize": "UNIQUE SIZE", "Containers": "CONTAINERS"})
+        return 0
+    fmt = opts["format"] or DF_TABLE
+    if fmt == "table":
+        fmt = DF_TABLE
+    write_rows(fmt, rows, DF_HEADERS)
+    return 0

@@ -49,6 +49,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "history": ("dockyard.cli.image_tools", "Show the history of an image"),
     "save": ("dockyard.cli.image_tools", "Save one or more images to a tar archive"),
     "load": ("dockyard.cli.image_tools", "Load an image from a tar archive or STDIN"),
+    "image-prune": ("dockyard.cli.image_tools", "Remove unused images (image prune)"),
+    "system-df": ("dockyard.cli.image_tools", "Show disk usage (system df)"),
     "busybox-image": ("dockyard.cli.images",
                       "Make the busybox base image from the host's busybox-static"),
     "version": ("dockyard.cli.system", "Show the dockyard version information"),
@@ -56,7 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "daemon": ("", "Run the dockyard daemon (serves the Docker Engine API)"),
     "registry": ("", "Run or manage the dockyard registry"),
 }
-ALIASES = {"container": "", "image": ""}  # "dockyard container ls" style groups
+ALIASES = {"container": "", "image": "", "system": ""}  # "dockyard container ls" style groups
 
 GLOBAL_SPEC: list[FlagSpec] = [
     ("H", "host", STR, "Daemon socket to connect to (unix:///path or tcp://host:port)"),
@@ -73,7 +75,8 @@ _GROUPS = {
                   "rename": "rename", "top": "top", "commit": "commit", "diff": "diff", "export": "export"},
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag",
               "import": "import", "inspect": "inspect", "history": "history", "save": "save",
-              "load": "load"},
+              "load": "load", "prune": "image-prune"},
+    "system": {"df": "system-df", "info": "info"},
 }
 
 

@@ -125,3 +125,87 @@ def export(engine, ref: str, out: BinaryIO) -> None:
     """``GET /containers/{id}/export``: the merged filesystem as a plain tar."""
     with filesystem_view(engine, ref) as root:
         write_tar(root, out, overlay_whiteouts=False)
+
+
+def _layer_sizes(engine, images) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for img in images:
+        for chain_id in img.chain_ids:
+            if chain_id not in sizes:
+                try:
+                    sizes[chain_id] = engine.snapshots.layer_size(chain_id)
+                except NotFound:
+                    sizes[chain_id] = 0
+    return sizes
+
+
+def prune(engine, all_images: bool = False, labels: list[str] | None = None,
+          until: float | None = None) -> dict:
+    """``POST /images/prune``: dangling images (all unused ones with ``all_images``) that no
+    container uses; children go before their parents."""
+    from ..api.filters import match_labels  # the filter grammar lives at the API edge
+
+    used = {c.image_id for c in engine.containers.list()}
+    store = engine.images
+    before = set(engine.snapshots.layers())
+    sizes = _layer_sizes(engine, store.list())
+    records: list[dict] = []
+    progress = True
+    while progress:
+        progress = False
+        for img in store.list():  # newest first: children before parents
+            if img.id in used or (img.repo_tags and not all_images):
+                continue
+            if labels and not match_labels(img.container_config.get("Labels") or {}, labels):
+                continue
+            if until is not None and _created_unix(img.created) >= until:
+                continue
+            if store.children(img.id):
+                continue
+            try:
+                records += store.delete(img.id, force=True,
+                                        in_use=engine.containers.image_in_use)
+            except (Conflict, NotFound):
+                continue
+            progress = True
+    gone = before - set(engine.snapshots.layers())
+    return {"ImagesDeleted": records or None,
+            "SpaceReclaimed": sum(sizes.get(c, 0) for c in gone)}
+
+
+def _created_unix(created: str) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(created[:26].rstrip("Z") + "+00:00").timestamp()
+    except ValueError:
+        return 0.0
+
+
+def disk_usage(engine) -> dict:
+    """``GET /system/df``: images with shared/unique sizes and container counts, containers
+    with their writable layer sizes."""
+    from ..api import convert  # Docker's JSON shapes
+
+    store = engine.images
+    images = store.list()
+    containers = engine.containers.list()
+    sizes = _layer_sizes(engine, images)
+    users: dict[str, int] = {}
+    for img in images:
+        for chain_id in set(img.chain_ids):
+            users[chain_id] = users.get(chain_id, 0) + 1
+    count = {}
+    for c in containers:
+        count[c.image_id] = count.get(c.image_id, 0) + 1
+    out_images = []
+    for img in images:
+        summary = convert.image_summary(img)
+        unique = sum(sizes[ch] for ch in set(img.chain_ids) if users[ch] == 1)
+        summary["SharedSize"] = img.size - unique
+        summary["Containers"] = count.get(img.id, 0)
+        out_images.append(summary)
+    out_containers = [convert.container_summary(c, engine.containers.size_rw(c))
+                      for c in containers]
+    return {"LayersSize": sum(sizes.values()), "Images": out_images,
+            "Containers": out_containers, "Volumes": [], "BuildCache": []}
