@@ -87,6 +87,22 @@ def test_chunked_patch_upload_as_docker_sends_it(registry):
     assert registry.req("GET", f"/v2/c/blobs/{sha(data)}").body == data
 
 
+def test_chunked_body_split_at_every_awkward_place(registry):
+    data = os.urandom(5000)
+    parts = [data[:3], data[3:1000], data[1000:1001], data[1001:]]
+    body = b"".join(f"{len(p):X}\r\n".encode() + p + b"\r\n" for p in parts) + b"0\r\n\r\n"
+    s = _conn(registry)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    s.sendall(f"POST /v2/s/blobs/uploads/?digest={sha(data)} HTTP/1.1\r\nHost: x\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n".encode())
+    for i in range(0, len(body), 7):
+        s.sendall(body[i:i + 7])
+    st, _, _ = _read_response(s, bytearray())
+    assert st == 201
+    s.close()
+    assert registry.req("GET", f"/v2/s/blobs/{sha(data)}").body == data
+
+
 def test_expect_continue_gets_an_interim_response(registry):
     data = b"expect me"
     s = _conn(registry)
