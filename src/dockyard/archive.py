@@ -516,12 +516,26 @@ def _walk_sorted(root: str) -> Iterable[tuple[str, str]]:
             stack.append((crel, iter(sorted(os.listdir(full)))))
 
 
+def source_date_epoch() -> int | None:
+    """``SOURCE_DATE_EPOCH`` (reproducible-builds.org): layer times are clamped to it, so the
+    same content written at different times gives the same layer digest."""
+    value = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if value.isdigit():
+        return int(value)
+    return None
+
+
+def clamp_mtime(mtime: float, epoch: int | None) -> int:
+    return int(mtime) if epoch is None else min(int(mtime), epoch)
+
+
 def write_tar(src: str, out: BinaryIO, *, overlay_whiteouts: bool = True) -> None:
     """Write the tree ``src`` (e.g. an overlay upper dir) as a layer tar with sorted entries.
 
     Overlay whiteouts become ``.wh.`` entries and opaque directories get ``.wh..wh..opq``,
     so the result is a standard OCI layer diff; identical trees give identical bytes.
     """
+    epoch = source_date_epoch()
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT, bufsize=BUF) as tf:
         seen: dict[tuple[int, int], str] = {}
         for rel, full in _walk_sorted(src):
@@ -529,12 +543,12 @@ def write_tar(src: str, out: BinaryIO, *, overlay_whiteouts: bool = True) -> Non
             if overlay_whiteouts and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
                 d, b = posixpath.split(rel)
                 wh = tarfile.TarInfo(posixpath.join(d, WHITEOUT_PREFIX + b))
-                wh.mtime = int(st.st_mtime)
+                wh.mtime = clamp_mtime(st.st_mtime, epoch)
                 tf.addfile(wh)
                 continue
             ti = tf.gettarinfo(full, arcname=rel)
             ti.uname = ti.gname = ""
-            ti.mtime = int(st.st_mtime)
+            ti.mtime = clamp_mtime(st.st_mtime, epoch)
             if ti.isreg() and st.st_nlink > 1:
                 key = (st.st_dev, st.st_ino)
                 if key in seen:
@@ -555,7 +569,7 @@ def write_tar(src: str, out: BinaryIO, *, overlay_whiteouts: bool = True) -> Non
                 tf.addfile(ti)
             if overlay_whiteouts and opaque:
                 op = tarfile.TarInfo(posixpath.join(rel, WHITEOUT_OPAQUE))
-                op.mtime = int(st.st_mtime)
+                op.mtime = clamp_mtime(st.st_mtime, epoch)
                 tf.addfile(op)
 
 

@@ -66,3 +66,44 @@ def test_same_bytes_as_write_tar_and_same_tree(images, tmp_path):
     again = io.BytesIO()
     write_tar(fs, again)
     assert again.getvalue() == expected.getvalue()
+
+
+def test_source_date_epoch_makes_equal_content_equal_layers(images, tmp_path, monkeypatch):
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    infos = []
+    for i, when in enumerate((1_750_000_000, 1_760_000_000)):
+        upper = tmp_path / f"upper{i}"
+        (upper / "app").mkdir(parents=True)
+        (upper / "app" / "main").write_bytes(b"same content")
+        os.mknod(upper / "gone", stat.S_IFCHR, os.makedev(0, 0))
+        for p in (upper / "app" / "main", upper / "app", upper / "gone"):
+            os.utime(p, (when, when), follow_symlinks=False)
+        infos.append(layer_from_upper(images.content, images.snapshots, str(upper), None))
+        expected = io.BytesIO()
+        write_tar(str(upper), expected)
+        assert infos[-1].diff_id == "sha256:" + hashlib.sha256(expected.getvalue()).hexdigest()
+    assert infos[0].diff_id == infos[1].diff_id and infos[0].digest == infos[1].digest
+    fs = images.snapshots.layer_fs(infos[0].chain_id)
+    assert os.lstat(os.path.join(fs, "app", "main")).st_mtime == 1_700_000_000
+    # older times than the epoch are kept
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "f").write_bytes(b"x")
+    os.utime(old / "f", (1_600_000_000, 1_600_000_000))
+    buf = io.BytesIO()
+    write_tar(str(old), buf)
+    assert tarfile.open(fileobj=io.BytesIO(buf.getvalue())).getmember("f").mtime == 1_600_000_000
+
+
+def test_staging_dir_spreads_over_block_groups(images):
+    """ext4 (the test's /tmp here): the snapshotter's tmp/ carries the TOPDIR flag."""
+    import fcntl
+    import struct
+
+    path = os.path.join(images.snapshots.root, "tmp")
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        flags = struct.unpack("i", fcntl.ioctl(fd, 0x80086601, b"\0" * 8)[:4])[0]
+    finally:
+        os.close(fd)
+    assert flags & 0x00020000

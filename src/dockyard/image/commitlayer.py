@@ -24,9 +24,11 @@ from ..archive import (
     WHITEOUT_PREFIX,
     _walk_sorted,
     _xattrs,
+    source_date_epoch,
 )
 from ..store.content import ContentStore
 from ..store.snapshot import Snapshotter
+from .fsopt import WRITEBACK_EVERY, start_writeback
 from .layer import MEDIA_LAYER_GZIP, LayerInfo, _HashingWriter
 
 try:
@@ -117,17 +119,26 @@ def _ustar(ti: tarfile.TarInfo) -> bytes | None:
     return buf[:148] + b"%06o\0" % sum(buf) + buf[155:]
 
 
-def _tarinfo(rel: str, st: os.stat_result) -> tarfile.TarInfo:
+def _tarinfo(rel: str, st: os.stat_result, mtime: int) -> tarfile.TarInfo:
     ti = tarfile.TarInfo(rel)
     ti.mode = stat.S_IMODE(st.st_mode)
     ti.uid, ti.gid = st.st_uid, st.st_gid
     ti.uname = ti.gname = ""
-    ti.mtime = int(st.st_mtime)
+    ti.mtime = mtime
     return ti
 
 
-def _copy_meta(path: str, st: os.stat_result, xattrs: dict[str, bytes], opaque: bool,
-               dirs: list) -> None:
+def _times(st: os.stat_result, epoch: int | None) -> tuple[int, int, int]:
+    """(tar mtime, atime ns, mtime ns) for an entry; clamped to SOURCE_DATE_EPOCH if set,
+    in the tar and in the unpacked copy alike (which then tars to the same bytes)."""
+    if epoch is not None and st.st_mtime >= epoch + 1:
+        ns = epoch * 1_000_000_000
+        return epoch, min(st.st_atime_ns, ns), ns
+    return int(st.st_mtime), st.st_atime_ns, st.st_mtime_ns
+
+
+def _copy_meta(path: str, st: os.stat_result, times: tuple[int, int, int],
+               xattrs: dict[str, bytes], opaque: bool, dirs: list) -> None:
     os.lchown(path, st.st_uid, st.st_gid)
     if not stat.S_ISLNK(st.st_mode):
         os.chmod(path, stat.S_IMODE(st.st_mode))
@@ -140,9 +151,9 @@ def _copy_meta(path: str, st: os.stat_result, xattrs: dict[str, bytes], opaque: 
     if opaque:
         os.setxattr(path, OVERLAY_OPAQUE_XATTR, b"y", follow_symlinks=False)
     if stat.S_ISDIR(st.st_mode):
-        dirs.append((path, st.st_atime_ns, st.st_mtime_ns))
+        dirs.append((path, times[1], times[2]))
     else:
-        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+        os.utime(path, ns=(times[1], times[2]), follow_symlinks=False)
 
 
 def _copy_file(src: str, dst: str, size: int, out: _TarStream) -> int:
@@ -170,18 +181,6 @@ def _copy_file(src: str, dst: str, size: int, out: _TarStream) -> int:
     return size
 
 
-_WRITEBACK_EVERY = 8 << 20
-try:
-    import ctypes
-
-    _libc = ctypes.CDLL(None, use_errno=True)
-    _sync_file_range = _libc.sync_file_range
-    _sync_file_range.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
-except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
-    _sync_file_range = None
-_SYNC_FILE_RANGE_WRITE = 2
-
-
 class _WritebackWriter(_HashingWriter):
     """Starts the disk writeback of the blob while it is being written, so the content
     store's fsync at the end finds little left to do."""
@@ -192,10 +191,9 @@ class _WritebackWriter(_HashingWriter):
 
     def write(self, data) -> int:
         n = super().write(data)
-        if _sync_file_range is not None and self.size - self._synced >= _WRITEBACK_EVERY:
+        if self.size - self._synced >= WRITEBACK_EVERY:
             self._f.flush()
-            _sync_file_range(self._f.fileno(), self._synced, self.size - self._synced,
-                             _SYNC_FILE_RANGE_WRITE)
+            start_writeback(self._f.fileno(), self._synced, self.size - self._synced)
             self._synced = self.size
         return n
 
@@ -245,21 +243,23 @@ def _copy_tree(src_root: str, dst_root: str, out: _TarStream) -> int:
     total = 0
     dirs: list = []
     links: dict[tuple[int, int], str] = {}
+    epoch = source_date_epoch()
     for rel, full in _walk_sorted(src_root):
         st = os.lstat(full)
+        times = _times(st, epoch)
         dst = os.path.join(dst_root, rel)
         mode = st.st_mode
         if stat.S_ISCHR(mode) and st.st_rdev == 0:  # overlay whiteout
             d, b = posixpath.split(rel)
             wh = tarfile.TarInfo(posixpath.join(d, WHITEOUT_PREFIX + b))
-            wh.mtime = int(st.st_mtime)
+            wh.mtime = times[0]
             out.header(wh)
             os.mknod(dst, stat.S_IFCHR, os.makedev(0, 0))
-            os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+            os.utime(dst, ns=(times[1], times[2]), follow_symlinks=False)
             continue
         if stat.S_ISSOCK(mode):
             continue  # sockets are not in layers (as tar writers skip them)
-        ti = _tarinfo(rel, st)
+        ti = _tarinfo(rel, st, times[0])
         xattrs = _xattrs(full)
         opaque = stat.S_ISDIR(mode) and xattrs.get(OVERLAY_OPAQUE_XATTR) == b"y"
         xattrs = {k: v for k, v in xattrs.items() if not k.startswith("trusted.overlay.")}
@@ -296,10 +296,10 @@ def _copy_tree(src_root: str, dst_root: str, out: _TarStream) -> int:
             os.mkfifo(dst, 0o600)
         else:
             continue
-        _copy_meta(dst, st, xattrs, opaque, dirs)
+        _copy_meta(dst, st, times, xattrs, opaque, dirs)
         if opaque:
             op = tarfile.TarInfo(posixpath.join(rel, WHITEOUT_OPAQUE))
-            op.mtime = int(st.st_mtime)
+            op.mtime = times[0]
             out.header(op)
     out.close()
     for path, atime, mtime in reversed(dirs):

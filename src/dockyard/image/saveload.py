@@ -27,6 +27,7 @@ from .. import digest as _digest
 from .. import reference as _reference
 from ..archive import BUF, decompress_stream, open_tar_stream, sniff_compression
 from ..errors import DockyardError, InvalidArgument, NotFound, UnsafeArchive
+from .fsopt import WRITEBACK_EVERY, start_writeback
 from .layer import MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_LAYER_ZSTD, unpack_blob
 from .store import MEDIA_OCI_CONFIG, MEDIA_OCI_MANIFEST, Image, ImageStore, _canonical_json
 
@@ -310,8 +311,13 @@ def _read_archive(store: ImageStore, fileobj: BinaryIO, arc: _Archive) -> None:
             fd, tmp = content.temp_file(prefix="load-")
             try:
                 with os.fdopen(fd, "wb") as f:
+                    synced = 0
                     while chunk := reader.read(BUF * 4):
                         f.write(chunk)
+                        if f.tell() - synced >= WRITEBACK_EVERY:
+                            f.flush()
+                            start_writeback(f.fileno(), synced, f.tell() - synced)
+                            synced = f.tell()
                 dgst = f"sha256:{reader.hash.hexdigest()}"
                 _check_blob_name(name, dgst)
                 if not content.has(dgst):

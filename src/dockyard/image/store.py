@@ -29,6 +29,7 @@ from ..store.snapshot import Snapshotter
 from ..util import rfc3339_nano
 from .changes import apply_changes
 from .commitlayer import layer_from_upper
+from .fsopt import mark_topdir
 from .layer import LayerInfo, add_layer, check_media_type, unpack_blob
 
 MEDIA_OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -150,6 +151,9 @@ class ImageStore:
         self.snapshots = snapshots
         self._lock = threading.RLock()  # serialises name/record changes with blob GC
         meta.migrate("images", SCHEMA)
+        # layers and container roots are built in the snapshotter's tmp/: spread them over
+        # block groups (see image.fsopt)
+        mark_topdir(os.path.join(snapshots.root, "tmp"))
 
     # -- reading -------------------------------------------------------------------------------
 
