@@ -32,7 +32,8 @@ class PtySession:
     def read_until(self, needle: bytes, timeout: float = 20) -> bytes:
         """Everything printed so far once ``needle`` appeared (AssertionError if it never does)."""
         deadline = time.monotonic() + timeout
-        while needle not in self.output:
+        # A client whose terminal is not raw yet when output arrives doubles the CR (ONLCR).
+        while needle not in self.output.replace(b"\r\r\n", b"\r\n"):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise AssertionError(f"{needle!r} not seen; output so far: {self.output!r}")

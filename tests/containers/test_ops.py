@@ -87,3 +87,10 @@ def test_top(cli, daemon, running):
     assert out.count("sleep") == 2
     pid = _state(daemon, running)["Pid"]
     assert str(pid) in out.split()
+
+
+def test_port_without_published_ports(cli, running):
+    assert cli.ok("port", running) == ""
+    r = cli("port", running, "80")
+    assert r.returncode == 1
+    assert b"No public port '80" in r.stderr and running.encode() in r.stderr

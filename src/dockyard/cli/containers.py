@@ -426,3 +426,28 @@ def cmd_top(ctx: Context, argv: list[str]) -> int:
         cells = [cell.ljust(widths[i]) if i < len(r) - 1 else cell for i, cell in enumerate(r)]
         out("".join(cells))
     return 0
+
+
+def cmd_port(ctx: Context, argv: list[str]) -> int:
+    _opts, args = ctx.parse(argv, "port CONTAINER [PRIVATE_PORT[/PROTO]]",
+                            "List port mappings or a specific mapping for the container", [])
+    if not 1 <= len(args) <= 2:
+        raise UsageError('"dockyard port" requires at least 1 and at most 2 arguments.')
+    try:
+        info = ctx.client.get(f"/containers/{quote(args[0])}/json")
+    except APIError as e:
+        raise CLIError(f"Error response from daemon: {e.message}", 1) from None
+    ports = ((info.get("NetworkSettings") or {}).get("Ports")) or {}
+    if len(args) == 2:
+        port, _, proto = args[1].partition("/")
+        key = f"{port}/{proto or 'tcp'}"
+        bindings = ports.get(key) or []
+        if not bindings:
+            raise CLIError(f"Error: No public port '{key}' published for {args[0]}", 1)
+        for b in bindings:
+            out(f"{b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort', '')}")
+        return 0
+    for key in sorted(ports):
+        for b in ports[key] or []:
+            out(f"{key} -> {b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort', '')}")
+    return 0
