@@ -247,6 +247,29 @@ async def top(request: web.Request) -> web.Response:
                                                      request.query.get("ps_args", "")))
 
 
+async def update(request: web.Request) -> web.Response:
+    body = await read_json(request, default={})
+    warnings = await _svc(request).update(request.match_info["id"], body)
+    return web.json_response({"Warnings": warnings})
+
+
+async def stats(request: web.Request) -> web.StreamResponse:
+    q = request.query
+    stream = query_bool(q.get("stream", "1"))
+    one_shot = query_bool(q.get("one-shot"))
+    if one_shot and stream:
+        raise InvalidArgument("cannot have stream=true and one-shot=true")
+    gen = _svc(request).stats(request.match_info["id"], stream=stream, one_shot=one_shot)
+    first = await gen.__anext__()  # a missing container is a plain 404
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    await resp.write(json.dumps(first).encode() + b"\n")
+    async for doc in gen:
+        await resp.write(json.dumps(doc).encode() + b"\n")
+    await resp.write_eof()
+    return resp
+
+
 def register(r) -> None:
     from . import exec as exec_routes
 
@@ -267,3 +290,5 @@ def register(r) -> None:
     r.add("POST", "/containers/{id}/unpause", unpause)
     r.add("POST", "/containers/{id}/rename", rename)
     r.add("GET", "/containers/{id}/top", top)
+    r.add("GET", "/containers/{id}/stats", stats)
+    r.add("POST", "/containers/{id}/update", update)

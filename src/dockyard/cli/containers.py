@@ -451,3 +451,49 @@ def cmd_port(ctx: Context, argv: list[str]) -> int:
         for b in ports[key] or []:
             out(f"{key} -> {b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort', '')}")
     return 0
+
+
+UPDATE_SPEC: list[FlagSpec] = [
+    ("", "blkio-weight", INT, "Block IO (relative weight), between 10 and 1000"),
+    ("", "cpu-period", INT, "Limit CPU CFS (Completely Fair Scheduler) period"),
+    ("", "cpu-quota", INT, "Limit CPU CFS (Completely Fair Scheduler) quota"),
+    ("c", "cpu-shares", INT, "CPU shares (relative weight)"),
+    ("", "cpus", STR, "Number of CPUs"),
+    ("", "cpuset-cpus", STR, "CPUs in which to allow execution (0-3, 0,1)"),
+    ("m", "memory", STR, "Memory limit"),
+    ("", "memory-reservation", STR, "Memory soft limit"),
+    ("", "memory-swap", STR, "Swap limit equal to memory plus swap: -1 to enable unlimited swap"),
+    ("", "pids-limit", INT, "Tune container pids limit (set -1 for unlimited)"),
+    ("", "restart", STR, "Restart policy to apply when a container exits"),
+]
+
+
+def cmd_update(ctx: Context, argv: list[str]) -> int:
+    opts, args = ctx.parse(argv, "update [OPTIONS] CONTAINER [CONTAINER...]",
+                           "Update configuration of one or more containers", UPDATE_SPEC)
+    min_args(args, 1, "update")
+    from dockyard.cli.run import parse_bytes, parse_restart
+
+    body: dict[str, Any] = {}
+    for key, field in (("memory", "Memory"), ("memory_swap", "MemorySwap"),
+                       ("memory_reservation", "MemoryReservation")):
+        if opts[key]:
+            body[field] = parse_bytes(opts[key], "--" + key.replace("_", "-"))
+    for key, field in (("cpu_shares", "CpuShares"), ("cpu_period", "CpuPeriod"),
+                       ("cpu_quota", "CpuQuota"), ("pids_limit", "PidsLimit"),
+                       ("blkio_weight", "BlkioWeight")):
+        if opts[key] is not None:
+            body[field] = opts[key]
+    if opts["cpus"]:
+        try:
+            body["NanoCpus"] = int(round(float(opts["cpus"]) * 1e9))
+        except ValueError:
+            raise UsageError(f'invalid argument "{opts["cpus"]}" for "--cpus" flag') from None
+    if opts["cpuset_cpus"]:
+        body["CpusetCpus"] = opts["cpuset_cpus"]
+    if opts["restart"]:
+        body["RestartPolicy"] = parse_restart(opts["restart"])
+    if not body:
+        raise CLIError("You must provide one or more flags when using this command.", 1)
+    return _each(ctx.client, args, lambda c, n: c.call(
+        "POST", f"/containers/{quote(n)}/update", json=body))

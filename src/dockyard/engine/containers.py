@@ -18,6 +18,7 @@ from ..container.names import random_name
 from ..container.repo import ContainerRepo, validate_name
 from ..errors import Conflict, InvalidArgument, NotFound, NotModified, RuntimeFailure
 from ..runtime.spec import SpecOptions, build_spec
+from ..runtime.stats import oom_killed
 from ..util import new_id, rfc3339_nano
 from . import files
 from .restart import Backoff, restart_on_daemon_start, should_restart
@@ -92,6 +93,9 @@ class ContainerService:
 
     def rootfs_path(self, cid: str) -> str:
         return os.path.join(self._rootfs_dir, cid)
+
+    def cgroup_path(self, cid: str) -> str:
+        return f"/{self.cgroup_parent}/{cid}"
 
     def _lock(self, cid: str) -> asyncio.Lock:
         return self._locks.setdefault(cid, asyncio.Lock())
@@ -302,7 +306,7 @@ class ContainerService:
             pids_limit=int(h.get("PidsLimit") or 0),
             ulimits=list(h.get("Ulimits") or []),
             extra_mounts=extra_mounts,
-            cgroups_path=f"/{self.cgroup_parent}/{c.id}",
+            cgroups_path=self.cgroup_path(c.id),
             labels=dict(c.config.get("Labels") or {}),
             shm_size=int(h.get("ShmSize") or 64 * 1024 * 1024),
         )
@@ -329,6 +333,8 @@ class ContainerService:
             delay = self._backoff.setdefault(cid, Backoff()).next(ran_for)
         c.state.status = "restarting" if delay is not None else "exited"
         c.state.exit_code = code
+        # The cgroup is still there (runc delete comes later): did the OOM killer do it?
+        c.state.oom_killed = code == 137 and oom_killed(self.cgroup_path(cid))
         c.state.pid = 0
         c.state.finished_at = rfc3339_nano(finished)
         self.repo.save(c)
@@ -559,8 +565,104 @@ class ContainerService:
         c = self.get(ref)
         if not c.running or c.state.status == "restarting":
             raise Conflict(f"Container {c.id} is not running")
-        pids = await asyncio.to_thread(cgroup_pids, f"/{self.cgroup_parent}/{c.id}")
+        pids = await asyncio.to_thread(cgroup_pids, self.cgroup_path(c.id))
         return await asyncio.to_thread(top, pids, ps_args)
+
+    _UPDATABLE = {"Memory": int, "MemorySwap": int, "MemoryReservation": int, "NanoCpus": int,
+                  "CpuShares": int, "CpuPeriod": int, "CpuQuota": int, "CpusetCpus": str,
+                  "PidsLimit": int, "RestartPolicy": dict}
+
+    async def update(self, ref: str, body: dict) -> list[str]:
+        """Docker's ``update``: new limits (live when running) and restart policy."""
+        from ..runtime.spec import resources
+
+        if not isinstance(body, dict):
+            raise InvalidArgument("update config must be a JSON object")
+        c = self.get(ref)
+        changes = {}
+        for key, value in body.items():
+            kind = self._UPDATABLE.get(key)
+            if kind is None or value is None:
+                continue
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise InvalidArgument(f"invalid value for {key}: {value!r}")
+            changes[key] = value
+        if "RestartPolicy" in changes:
+            rp = changes["RestartPolicy"]
+            name = rp.get("Name") or "no"
+            if name not in ("no", "always", "on-failure", "unless-stopped"):
+                raise InvalidArgument(f"invalid restart policy '{name}'")
+            if name != "no" and c.host_config.get("AutoRemove"):
+                raise InvalidArgument("Restart policy cannot be updated because AutoRemove is "
+                                      "enabled for the container")
+            if rp.get("MaximumRetryCount") and name != "on-failure":
+                raise InvalidArgument(f"maximum retry count cannot be used with restart "
+                                      f"policy '{name}'")
+            changes["RestartPolicy"] = {"Name": name,
+                                        "MaximumRetryCount": int(rp.get("MaximumRetryCount") or 0)}
+        host = dict(c.host_config, **changes)
+        if "Memory" in changes and "MemorySwap" not in changes and \
+                (c.host_config.get("MemorySwap") or 0) > 0:
+            host["MemorySwap"] = 0  # as much swap as memory again, like a fresh --memory
+        if host.get("NanoCpus") and (host.get("CpuQuota") or host.get("CpuPeriod")):
+            raise InvalidArgument("Conflicting options: Nano CPUs and CPU Period/Quota cannot "
+                                  "both be set")
+        opts = SpecOptions(rootfs="", args=["true"], env=[], memory=int(host.get("Memory") or 0),
+                           memory_swap=int(host.get("MemorySwap") or 0),
+                           nano_cpus=int(host.get("NanoCpus") or 0),
+                           cpu_shares=int(host.get("CpuShares") or 0),
+                           pids_limit=int(host.get("PidsLimit") or 0))
+        res = resources(opts)  # validates
+        if host.get("MemoryReservation"):
+            res.setdefault("memory", {})["reservation"] = host["MemoryReservation"]
+        if host.get("CpuQuota"):
+            res.setdefault("cpu", {})["quota"] = host["CpuQuota"]
+            res["cpu"]["period"] = host.get("CpuPeriod") or 100000
+        if host.get("CpusetCpus"):
+            res.setdefault("cpu", {})["cpus"] = host["CpusetCpus"]
+        async with self._lock(c.id):
+            if c.state.status in ("running", "paused"):
+                try:
+                    await asyncio.to_thread(self.runtime.update, c.id, res)
+                except RuntimeFailure as e:
+                    raise InvalidArgument(f"Cannot update container {c.id}: {e}") from None
+            c.host_config = host
+            self.repo.save(c)
+        self._emit(c, "update")
+        return []
+
+    async def stats(self, ref: str, *, stream: bool = True, one_shot: bool = False):
+        """Docker's stats objects: one per second while streaming; otherwise one, whose
+        precpu_stats is a reading a second earlier (so CPU % means something) unless
+        ``one_shot``."""
+        from ..runtime.stats import sample
+
+        c = self.get(ref)
+        path = self.cgroup_path(c.id)
+
+        def reading() -> dict:
+            cur = self.repo.get(c.id) if self.repo.has(c.id) else c
+            if cur.state.status not in ("running", "paused"):
+                return {}
+            return sample(path)
+
+        if one_shot:
+            yield _stats_doc(c, await asyncio.to_thread(reading), {})
+            return
+        if not stream:
+            pre = await asyncio.to_thread(reading)
+            if pre:
+                await asyncio.sleep(1.0)
+            yield _stats_doc(c, await asyncio.to_thread(reading), pre)
+            return
+        pre: dict = {}
+        while True:
+            cur = await asyncio.to_thread(reading)
+            yield _stats_doc(c, cur, pre)
+            if not cur:
+                return
+            pre = cur
+            await asyncio.sleep(1.0)
 
     def resize(self, ref: str, height: int, width: int) -> None:
         """Resize the container's terminal through conmon's control fifo."""
@@ -730,3 +832,22 @@ class ContainerService:
                     await self.start(c.id)
                 except Exception as e:  # one bad container never stops the daemon's start
                     log.warning("restarting %s at daemon start failed: %s", c.id[:12], e)
+
+
+def _stats_doc(c: Container, cur: dict, pre: dict) -> dict:
+    def stamp(d: dict) -> str:
+        return rfc3339_nano(d["read"]) if d else "0001-01-01T00:00:00Z"
+
+    empty_cpu = {"cpu_usage": {"total_usage": 0, "usage_in_kernelmode": 0,
+                               "usage_in_usermode": 0},
+                 "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}}
+    return {
+        "read": stamp(cur), "preread": stamp(pre),
+        "pids_stats": cur.get("pids_stats", {}),
+        "blkio_stats": cur.get("blkio_stats", {}),
+        "num_procs": 0, "storage_stats": {},
+        "cpu_stats": cur.get("cpu_stats", empty_cpu),
+        "precpu_stats": pre.get("cpu_stats", empty_cpu),
+        "memory_stats": cur.get("memory_stats", {}),
+        "name": "/" + c.name, "id": c.id,
+    }

@@ -246,6 +246,23 @@ class ContainerRuntime:
         _check_cid(cid)
         self._runc("resume", cid)
 
+    def update(self, cid: str, resources: dict) -> None:
+        """Apply new cgroup limits to a running container (``runc update``)."""
+        _check_cid(cid)
+        args = ["update"]
+        mem = resources.get("memory") or {}
+        cpu = resources.get("cpu") or {}
+        pids = resources.get("pids") or {}
+        for flag, value in (("--memory", mem.get("limit")), ("--memory-swap", mem.get("swap")),
+                            ("--memory-reservation", mem.get("reservation")),
+                            ("--cpu-share", cpu.get("shares")), ("--cpu-period", cpu.get("period")),
+                            ("--cpu-quota", cpu.get("quota")), ("--cpuset-cpus", cpu.get("cpus")),
+                            ("--pids-limit", pids.get("limit"))):
+            if value is not None and value != "":
+                args += [flag, str(value)]
+        if len(args) > 1:
+            self._runc(*args, cid)
+
     def delete(self, cid: str, force: bool = False) -> None:
         """Remove runc's state and this container's files; a no-op when already gone. With
         ``force`` a running container is killed first and its conmon is waited for, so no exit

@@ -232,6 +232,11 @@ def _resources(opts: SpecOptions) -> dict[str, Any]:
     return res
 
 
+def resources(opts: SpecOptions) -> dict[str, Any]:
+    """The OCI ``linux.resources`` for ``opts`` (validated): what ``update`` applies live."""
+    return _resources(opts)
+
+
 def default_device_rules() -> list[dict[str, Any]]:
     """Docker's device cgroup: deny all, allow mknod, the standard nodes, ptys and tun."""
     def c(major: int | None, minor: int | None, access: str = "rwm", kind: str = "c") -> dict:
