@@ -113,3 +113,21 @@ def test_run_it_through_a_terminal(cli):
         assert s.wait() == 0
     finally:
         s.close()
+
+
+def test_unknown_user_fails_like_a_command_that_cannot_run(cli, running):
+    r = cli("exec", "-u", "nosuchuser", running, "true")
+    assert r.returncode == 126, (r.stdout, r.stderr)
+    assert b"unable to find user nosuchuser" in r.stdout + r.stderr
+
+
+def test_exec_it_detach_keys_leave_the_process_running(cli, running):
+    s = PtySession([*cli.argv, "exec", "-it", running, "sh", "-c",
+                    "echo started; sleep 4343"], env=cli.env)
+    try:
+        s.read_until(b"started")
+        s.send(b"\x10\x11")
+        s.wait()
+    finally:
+        s.close()
+    assert "sleep 4343" in cli.ok("top", running)

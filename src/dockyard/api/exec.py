@@ -37,11 +37,24 @@ async def start(request: web.Request) -> web.StreamResponse:
     if detach:
         await svc.start(ex.id, detach=True, tty=body.get("Tty"), size=size)
         return web.Response(status=200)
-    # Spawned before the hijack, so an error (bad user, stopped container) is a plain reply.
-    await svc.start(ex.id, detach=False, tty=body.get("Tty"), size=size)
+    # Spawned before the hijack, so a stopped container is a plain error reply; a process
+    # that cannot be set up (unknown user) fails in the stream with 126, as Docker's does.
+    failure = None
+    try:
+        await svc.start(ex.id, detach=False, tty=body.get("Tty"), size=size)
+    except InvalidArgument as e:
+        if ex.started:
+            raise
+        svc.fail(ex, str(e))
+        failure = str(e)
     tty = ex.tty
     conn = await Hijacked.take(request, "application/vnd.docker.raw-stream" if tty
                                else "application/vnd.docker.multiplexed-stream")
+    if failure is not None:
+        msg = (failure + "\r\n").encode()
+        conn.write(msg if tty else frame("stdout", msg))
+        conn.close()
+        return conn.response
     stdin_task = None
     if ex.attach_stdin:
         stdin_task = asyncio.create_task(svc.pump_stdin(ex, conn.stdin))

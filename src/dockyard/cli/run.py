@@ -627,7 +627,9 @@ def cmd_exec(ctx: Context, argv: list[str]) -> int:
             if stdin:
                 restore = attach.raw_terminal(0)
         sys.stdout.flush()
-        attach.pump(conn, tty, 0 if stdin else None)
+        keys = attach.parse_detach_keys(opts["detach_keys"]) if tty and stdin else b""
+        if attach.pump(conn, tty, 0 if stdin else None, detach_keys=keys):
+            return 0  # detached: the process keeps running
     finally:
         if restore is not None:
             restore()

@@ -42,6 +42,7 @@ class ExecInstance:
     running: bool = False
     started: bool = False
     detached: bool = False
+    abandoned: bool = False  # its stream went away before the process ended
     exit_code: int | None = None
     pid: int = 0
     error: str = ""
@@ -170,6 +171,16 @@ class ExecService:
                 return
             await asyncio.sleep(0.002)
 
+    def fail(self, ex: ExecInstance, message: str, code: int = 126) -> None:
+        """The process could not be set up (an unknown user...): it ran and failed, as in
+        Docker, where runc reports it at start."""
+        ex.started = True
+        ex.running = False
+        ex.exit_code = code
+        ex.error = message
+        c = self.containers.get(ex.container_id)
+        self.containers._emit(c, "exec_die", execID=ex.id, exitCode=str(code))
+
     def _process_spec(self, c, ex: ExecInstance) -> dict:
         try:
             with open(os.path.join(self.containers.runtime.bundle_dir(c.id), "config.json"),
@@ -215,7 +226,7 @@ class ExecService:
         ex.exit_code = code
         ex.error = err
         ex.running = False
-        if ex.detached:
+        if ex.detached or ex.abandoned:
             ex.process.cleanup()
         if ex.done is not None and not ex.done.done():
             ex.done.set_result(code)
@@ -310,7 +321,11 @@ class ExecService:
 
     def finish(self, ex: ExecInstance) -> None:
         """Release the daemon's ends once the process ended and the stream is done."""
-        if ex.process is not None and not ex.running:
+        if ex.process is None:
+            return
+        if ex.running:
+            ex.abandoned = True  # the exit cleans up
+        else:
             ex.process.cleanup()
 
     # ---- resize / inspect -----------------------------------------------------------------
