@@ -103,6 +103,23 @@ def test_chunked_body_split_at_every_awkward_place(registry):
     assert registry.req("GET", f"/v2/s/blobs/{sha(data)}").body == data
 
 
+def test_chunked_body_that_arrives_while_the_upload_writes(registry):
+    # 8 MiB in 32 KiB chunks, all sent at once: most of it, the last chunk included, is
+    # buffered while the server is busy writing the first megabytes to disk
+    data = os.urandom(8 << 20)
+    step = 32 << 10
+    body = b"".join(b"%x\r\n" % len(data[i:i + step]) + data[i:i + step] + b"\r\n"
+                    for i in range(0, len(data), step)) + b"0\r\n\r\n"
+    s = _conn(registry)
+    s.sendall(f"POST /v2/big/blobs/uploads/?digest={sha(data)} HTTP/1.1\r\nHost: x\r\n"
+              "Transfer-Encoding: chunked\r\n\r\n".encode() + body)
+    st, _, _ = _read_response(s, bytearray())
+    assert st == 201
+    s.close()
+    assert registry.req("HEAD", f"/v2/big/blobs/{sha(data)}").headers["Content-Length"] == str(
+        len(data))
+
+
 def test_expect_continue_gets_an_interim_response(registry):
     data = b"expect me"
     s = _conn(registry)

@@ -160,6 +160,7 @@ class Request:
                     out = self._dechunk()
                     if out:
                         yield out
+                        continue  # more may have arrived meanwhile: decode before waiting
                     if self._trailers:
                         await conn.skip_trailers()
                         break
@@ -175,6 +176,8 @@ class Request:
         would cost more than the copy."""
         buf = self._conn.buf
         out = bytearray()
+        if self._trailers:
+            return out
         pos, n = 0, len(buf)
         with memoryview(buf) as mv:
             while pos < n:
