@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qsl, unquote
@@ -29,6 +30,9 @@ MAX_REQUEST_LINE = 16 << 10
 LINGER = 10.0  # after refusing a body, keep reading (and dropping) it this long
 MAX_CHUNK_LINE = 4096
 READ_HIGH_WATER = 4 << 20  # pause the socket when this much is buffered and unread
+#: bodies are handed to the application in pieces of about this size (or what is left):
+#: the upload path writes and hashes 1 MiB batches, and gathering them here costs one copy
+BODY_PIECE = 1 << 20
 DRAIN_LIMIT = 1 << 20  # an unread body larger than this closes the connection instead
 KEEPALIVE_TIMEOUT = 75.0
 HEAD_TIMEOUT = 60.0  # a started request head must arrive within this
@@ -103,6 +107,8 @@ class Request:
         self._remaining = 0  # content-length bytes left, or bytes left of the current chunk
         self._need_crlf = False  # a chunk's data was read, its CRLF not yet
         self._trailers = False  # the last chunk was seen
+        self._pieces: list[Any] = []  # decoded, not yet handed out (bytes and views)
+        self._plen = 0
         self._expect_continue = self.headers.get("expect", "").lower() == "100-continue"
         te = self.headers.get("transfer-encoding")
         cl = self.headers.get("content-length")
@@ -152,64 +158,76 @@ class Request:
         try:
             if not self.chunked:
                 while self._remaining:
-                    chunk = await conn.take(self._remaining)
+                    chunk = await conn.take(self._remaining, BODY_PIECE)
                     self._remaining -= len(chunk)
                     yield chunk
             else:
                 while True:
-                    out = self._dechunk()
-                    if out:
-                        yield out
-                        continue  # more may have arrived meanwhile: decode before waiting
-                    if self._trailers:
+                    self._dechunk()
+                    if self._trailers or self._plen >= BODY_PIECE:
+                        if self._plen:
+                            out = _joined(self._pieces)
+                            self._pieces, self._plen = [], 0
+                            yield out
+                            continue  # more may have arrived meanwhile: decode before waiting
                         await conn.skip_trailers()
                         break
-                    await conn._fill()  # what is buffered is not a whole piece: wait for more
+                    await conn._fill()  # not a whole piece buffered yet: wait for more
         except BaseException:
             self.body_failed = True
             raise
         self.body_done = True
 
-    def _dechunk(self) -> bytearray:
-        """Decode every whole piece of a chunked body now buffered, consuming it. One pass
-        over the buffer: clients send 32 KiB chunks, and a coroutine round trip per chunk
-        would cost more than the copy."""
-        buf = self._conn.buf
-        out = bytearray()
+    def _dechunk(self) -> None:
+        """Decode every whole piece of a chunked body now buffered, consuming it. Data is
+        kept as views of the received bytes and joined once per ``BODY_PIECE``: clients
+        send 32 KiB chunks, and a copy or a coroutine round trip per chunk costs CPU that
+        a push on a two-core machine shares with the client."""
         if self._trailers:
-            return out
-        pos, n = 0, len(buf)
-        with memoryview(buf) as mv:
-            while pos < n:
-                if self._remaining:
-                    k = min(self._remaining, n - pos)
-                    out += mv[pos:pos + k]
-                    pos += k
-                    self._remaining -= k
-                    self._need_crlf = self._remaining == 0
-                elif self._need_crlf:
-                    if n - pos < 2:
+            return
+        conn = self._conn
+        conn.to_queue()
+        q = conn.q
+        while q and not self._trailers:
+            c = q[0]
+            pos = start = conn.qoff
+            end = len(c)
+            if self._remaining:
+                k = min(self._remaining, end - pos)
+                self._pieces.append(c if k == end else memoryview(c)[pos:pos + k])
+                self._plen += k
+                self._remaining -= k
+                pos += k
+                self._need_crlf = self._remaining == 0
+            elif self._need_crlf:
+                if end - pos < 2:
+                    if not conn.merge_front():
                         break
-                    if mv[pos:pos + 2] != b"\r\n":
-                        raise ProtocolError("chunk data longer than its size")
-                    pos += 2
-                    self._need_crlf = False
-                else:
-                    i = buf.find(b"\r\n", pos, pos + MAX_CHUNK_LINE)
-                    if i < 0:
-                        if n - pos >= MAX_CHUNK_LINE:
-                            raise ProtocolError("chunk size line too long")
+                    continue
+                if c[pos:pos + 2] != b"\r\n":
+                    raise ProtocolError("chunk data longer than its size")
+                pos += 2
+                self._need_crlf = False
+            else:
+                i = c.find(b"\r\n", pos, pos + MAX_CHUNK_LINE)
+                if i < 0:
+                    if end - pos >= MAX_CHUNK_LINE:
+                        raise ProtocolError("chunk size line too long")
+                    if not conn.merge_front():
                         break
-                    size = bytes(mv[pos:i]).split(b";", 1)[0].strip(b" \t")
-                    if not _HEX_RE.fullmatch(size):
-                        raise ProtocolError("malformed chunk size")
-                    pos = i + 2
-                    self._remaining = int(size, 16)
-                    if self._remaining == 0:
-                        self._trailers = True
-                        break
-        del buf[:pos]
-        return out
+                    continue
+                size = c[pos:i].split(b";", 1)[0].strip(b" \t")
+                if not _HEX_RE.fullmatch(size):
+                    raise ProtocolError("malformed chunk size")
+                pos = i + 2
+                self._remaining = int(size, 16)
+                self._trailers = self._remaining == 0
+            conn.qlen -= pos - start
+            if pos >= end:
+                q.popleft()
+                conn.qoff = 0
+            else:
+                conn.qoff = pos
 
     async def read(self, limit: int) -> bytes:
         """The whole body, refusing more than ``limit`` bytes (raises ProtocolError 413)."""
@@ -314,7 +332,14 @@ class _Conn(asyncio.Protocol):
     def __init__(self, server: HTTPServer):
         self.server = server
         self.loop = server.loop
+        # Input is a queue of received bytes objects (``q``, ``qoff`` bytes of the first one
+        # already consumed): bodies are cut from it without copying. Request heads and other
+        # lines are parsed in ``buf``, where the queue is gathered when a line is wanted.
+        # The stream is always ``buf`` followed by the queue.
         self.buf = bytearray()
+        self.q: deque[bytes] = deque()
+        self.qoff = 0
+        self.qlen = 0
         self.eof = False
         self.lost = False
         self.read_paused = False
@@ -342,8 +367,9 @@ class _Conn(asyncio.Protocol):
         self.task = self.loop.create_task(self._serve())
 
     def data_received(self, data: bytes) -> None:
-        self.buf += data
-        if len(self.buf) >= READ_HIGH_WATER and not self.read_paused:
+        self.q.append(data)
+        self.qlen += len(data)
+        if self.qlen + len(self.buf) >= READ_HIGH_WATER and not self.read_paused:
             self.read_paused = True
             self.transport.pause_reading()
         self._wake()
@@ -374,6 +400,43 @@ class _Conn(asyncio.Protocol):
 
     # -- input -------------------------------------------------------------------------------------
 
+    def buffered(self) -> int:
+        return len(self.buf) + self.qlen
+
+    def to_buf(self) -> None:
+        """Gather the queue into ``buf`` (for line parsing)."""
+        if self.q:
+            if self.qoff:
+                self.q[0] = self.q[0][self.qoff:]
+                self.qoff = 0
+            self.buf += b"".join(self.q)
+            self.q.clear()
+            self.qlen = 0
+
+    def to_queue(self) -> None:
+        """Put what ``buf`` holds back in front of the queue (for body reading)."""
+        if self.buf:
+            if self.qoff:
+                self.q[0] = self.q[0][self.qoff:]
+                self.qoff = 0
+            self.q.appendleft(bytes(self.buf))
+            self.qlen += len(self.buf)
+            self.buf.clear()
+
+    def merge_front(self) -> bool:
+        """Join the rest of the first queued piece with the next (a line cut in two)."""
+        if len(self.q) < 2:
+            return False
+        first = self.q.popleft()
+        self.q[0] = first[self.qoff:] + self.q[0]
+        self.qoff = 0
+        return True
+
+    def drop_input(self) -> None:
+        self.buf.clear()
+        self.q.clear()
+        self.qoff = self.qlen = 0
+
     def _wake(self) -> None:
         w, self.waiter = self.waiter, None
         if w is not None and not w.done():
@@ -395,24 +458,38 @@ class _Conn(asyncio.Protocol):
                 await w
             finally:
                 h.cancel()
-        if self.eof and not self.buf:
+        if self.eof and not self.buffered():
             raise ConnectionResetError("connection closed by peer")
 
-    async def take(self, n: int) -> bytes:
-        """Up to ``n`` buffered bytes (at least one); the buffer itself when all of it is
-        wanted, which saves a copy per read on the upload path."""
-        while not self.buf:
+    async def take(self, n: int, want: int = 1) -> bytes:
+        """Up to ``n`` bytes, waiting until ``min(n, want)`` are buffered; a received bytes
+        object as is when it is all that is wanted, else one join."""
+        self.to_queue()
+        target = min(n, want)
+        while self.qlen < target:
             await self._fill()
-        if len(self.buf) <= n:
-            out = self.buf
-            self.buf = bytearray()
-        else:
-            out = bytes(self.buf[:n])
-            del self.buf[:n]
+        q = self.q
+        pieces: list[Any] = []
+        need = n
+        while need and q:
+            c = q[0]
+            avail = len(c) - self.qoff
+            if avail <= need:
+                pieces.append(memoryview(c)[self.qoff:] if self.qoff else c)
+                q.popleft()
+                self.qoff = 0
+                need -= avail
+            else:
+                pieces.append(memoryview(c)[self.qoff:self.qoff + need])
+                self.qoff += need
+                need = 0
+        out = _joined(pieces)
+        self.qlen -= len(out)
         return out
 
     async def read_line(self, limit: int) -> bytes:
         while True:
+            self.to_buf()
             i = self.buf.find(b"\r\n")
             if i >= 0:
                 line = bytes(self.buf[:i])
@@ -434,9 +511,10 @@ class _Conn(asyncio.Protocol):
 
     async def _read_head(self) -> bytes | None:
         """The next request head, or None when the client is done (EOF or idle too long)."""
-        self.idle = not self.buf
+        self.idle = not self.buffered()
         try:
             while True:
+                self.to_buf()
                 i = self.buf.find(b"\r\n\r\n", 0, MAX_HEAD + 4)
                 if i >= 0:
                     head = bytes(self.buf[:i])
@@ -450,6 +528,7 @@ class _Conn(asyncio.Protocol):
                 try:
                     await self._fill(KEEPALIVE_TIMEOUT if not self.buf else HEAD_TIMEOUT)
                 except (ConnectionResetError, TimeoutError):
+                    self.to_buf()
                     if self.buf.strip():
                         raise ProtocolError("incomplete request head", 400) from None
                     return None
@@ -653,7 +732,7 @@ class _Conn(asyncio.Protocol):
         deadline = self.loop.time() + LINGER
         with contextlib.suppress(ConnectionError, TimeoutError):
             while (left := deadline - self.loop.time()) > 0:
-                self.buf.clear()
+                self.drop_input()
                 await self._fill(left)
 
     def _keep_alive(self, req: Request) -> bool:
@@ -671,6 +750,12 @@ class _Conn(asyncio.Protocol):
                                            "Content-Length": str(len(body))}, False, 1)
         self.write(head + body)
         await self.drain()
+
+
+def _joined(pieces: list[Any]) -> bytes:
+    if len(pieces) == 1 and isinstance(pieces[0], bytes):
+        return pieces[0]
+    return b"".join(pieces)
 
 
 def _expire(w: asyncio.Future[None]) -> None:
