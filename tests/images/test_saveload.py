@@ -153,7 +153,7 @@ def test_podman_loads_dockyard_archive_and_dockyard_loads_podmans(dy, tmp_path, 
 
 
 def test_load_rejects_bad_archives_and_changes_nothing(dy, tmp_path):
-    from .archives import docker_archive
+    from .archives import docker_archive, multi_archive
 
     good_layer = _layer_tar({"ok": b"fine"})
     cases = {
@@ -168,6 +168,15 @@ def test_load_rejects_bad_archives_and_changes_nothing(dy, tmp_path):
         "bad tag": docker_archive([good_layer], tag="Upper:x"),
         "diffID mismatch": _mismatched(good_layer),
         "truncated": docker_archive([good_layer])[:3000],
+        "second image hostile": multi_archive(
+            [([good_layer], "fine/first:1"),
+             ([_layer_tar({"../escape": b"x"})], "bad/second:1")]),
+        "entry escapes the archive": docker_archive(
+            [good_layer], extra=[_entry("../../outside.json", b"{}")]),
+        "symlink leaves the archive": docker_archive(
+            [good_layer], extra=[_entry("link.json", b"", tarfile.SYMTYPE, "/etc/passwd")],
+            manifest=[{"Config": "link.json", "RepoTags": None, "Layers": []}]),
+        "blob not matching its name": _oci_with_bad_blob(good_layer),
     }
     before = dy.store_state()
     for what, data in cases.items():
@@ -210,4 +219,38 @@ def _mismatched(layer: bytes) -> bytes:
                 body = other
                 m.size = len(body)
             dst.addfile(m, io.BytesIO(body) if body is not None else None)
+    return out.getvalue()
+
+
+def _entry(name, data=b"", kind=tarfile.REGTYPE, linkname=""):
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.size, ti.linkname = kind, len(data) if kind == tarfile.REGTYPE else 0, linkname
+    return ti, data
+
+
+def _oci_with_bad_blob(layer: bytes) -> bytes:
+    """An OCI layout whose layer blob is stored under another digest's name."""
+    import io
+
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {
+        "type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(layer).hexdigest()]}}).encode()
+    fake = "sha256:" + "ab" * 32
+    manifest = json.dumps({"schemaVersion": 2, "config": {
+        "mediaType": "application/vnd.oci.image.config.v1+json",
+        "digest": "sha256:" + hashlib.sha256(config).hexdigest(), "size": len(config)},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": fake,
+                    "size": len(layer)}]}).encode()
+    index = json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": "sha256:" + hashlib.sha256(manifest).hexdigest(), "size": len(manifest),
+        "annotations": {"org.opencontainers.image.ref.name": "bad/oci:1"}}]}).encode()
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tf:
+        for name, data in [("blobs/sha256/" + fake[7:], layer),
+                           ("blobs/sha256/" + hashlib.sha256(config).hexdigest(), config),
+                           ("blobs/sha256/" + hashlib.sha256(manifest).hexdigest(), manifest),
+                           ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+                           ("index.json", index)]:
+            ti, _ = _entry(name, data)
+            tf.addfile(ti, io.BytesIO(data))
     return out.getvalue()
