@@ -254,3 +254,38 @@ def _oci_with_bad_blob(layer: bytes) -> bytes:
             ti, _ = _entry(name, data)
             tf.addfile(ti, io.BytesIO(data))
     return out.getvalue()
+
+
+def test_gzip_layers_load_and_save_uncompressed(dy, tmp_path):
+    """An archive with gzip layer files (older writers) loads; saving it again writes the
+    layers uncompressed, under their diffIDs (the size is found once, then remembered)."""
+    from .archives import docker_archive
+
+    base = dy("save", "busybox").stdout
+    with tarfile.open(fileobj=__import__("io").BytesIO(base)) as tf:
+        manifest = json.load(tf.extractfile("manifest.json"))[0]
+        layer = tf.extractfile(manifest["Layers"][0]).read()
+    extra = _layer_tar({"gz-marker": b"zipped"})
+    name = dy.image_name("gz")
+    data = docker_archive([layer, extra], tag=name)
+    # gzip each layer file of the archive in place
+    import io
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(data)) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        for m in src.getmembers():
+            body = src.extractfile(m).read() if m.isfile() else None
+            if m.name.endswith("layer.tar"):
+                body = gzip.compress(body, 1)
+                m.size = len(body)
+            dst.addfile(m, io.BytesIO(body) if body is not None else None)
+    path = tmp_path / "gz.tar"
+    path.write_bytes(out.getvalue())
+    assert dy.out("load", "-i", str(path)).strip() == f"Loaded image: {name}"
+    assert dy.out("run", "--rm", name, "cat", "/gz-marker") == "zipped"
+    info = dy.inspect(name)
+    for _ in range(2):
+        saved = tmp_path / "resaved.tar"
+        dy("save", "-o", str(saved), name)
+        sk = json.loads(_run("skopeo", "inspect", f"docker-archive:{saved}"))
+        assert sk["Layers"] == info["RootFS"]["Layers"]
