@@ -51,7 +51,7 @@ def _paused(engine, c, pause: bool) -> Iterator[None]:
     runtime = engine.runtime
     frozen = False
     try:
-        runtime._runc("pause", c.id)
+        runtime.pause(c.id)
         frozen = True
     except DockyardError as e:  # already paused, or gone meanwhile: commit what is there
         log.debug("commit: could not pause %s: %s", c.id[:12], e)
@@ -60,7 +60,7 @@ def _paused(engine, c, pause: bool) -> Iterator[None]:
     finally:
         if frozen:
             try:
-                runtime._runc("resume", c.id)
+                runtime.resume(c.id)
             except DockyardError as e:
                 log.warning("commit: could not resume %s: %s", c.id[:12], e)
 
