@@ -289,3 +289,14 @@ def test_gzip_layers_load_and_save_uncompressed(dy, tmp_path):
         dy("save", "-o", str(saved), name)
         sk = json.loads(_run("skopeo", "inspect", f"docker-archive:{saved}"))
         assert sk["Layers"] == info["RootFS"]["Layers"]
+
+
+def test_save_errors_before_writing(dy, tmp_path):
+    out = tmp_path / "never.tar"
+    r = dy("save", "-o", str(out), "busybox", "no-such-image:1", ok=False)
+    assert r.returncode == 1 and "No such image: no-such-image:1" in r.stderr.decode()
+    assert not out.exists() and os.listdir(tmp_path) == []
+    status, _, body = request(dy.d.sock, "GET", "/images/get?names=nope")
+    assert status == 404 and b"No such image" in body
+    r = dy("load", "-i", str(tmp_path / "missing.tar"), ok=False)
+    assert r.returncode == 1 and "no such file" in r.stderr.decode()

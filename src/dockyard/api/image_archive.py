@@ -8,7 +8,7 @@ import json
 
 from aiohttp import web
 
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, NotFound
 from ..image import saveload
 from .filters import query_bool
 from .images import _BodyReader
@@ -21,8 +21,12 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
         raise InvalidArgument("no image names given")
 
     def check() -> None:
+        """Everything that can be refused is refused before the first byte is sent."""
         for n in names:
-            store.get(n)
+            img = store.get(n)
+            if len(img.layers) != len(img.diff_ids) or not all(
+                    store.content.has(b["digest"]) for b in img.layers):
+                raise NotFound(f"image {n}: its layer blobs are not in the store")
 
     return await stream_from_thread(request, lambda out: saveload.save(store, names, out),
                                     check=check)
