@@ -38,6 +38,7 @@ KEEPALIVE_TIMEOUT = 75.0
 HEAD_TIMEOUT = 60.0  # a started request head must arrive within this
 SHUTDOWN_GRACE = 10.0
 FILE_CHUNK = 256 << 10
+WRITE_HIGH_WATER = 1 << 20  # let the socket buffer a few file pieces ahead of the client
 
 _TOKEN_RE = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _TOKEN_CHARS = frozenset(b"!#$%&'*+-.^_`|~0123456789"
@@ -364,6 +365,8 @@ class _Conn(asyncio.Protocol):
         if isinstance(sock, tuple):
             self.local = f"{sock[0]}:{sock[1]}"
         self.server.conns.add(self)
+        with contextlib.suppress(AttributeError, NotImplementedError):
+            transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self.task = self.loop.create_task(self._serve())
 
     def data_received(self, data: bytes) -> None:
@@ -804,14 +807,23 @@ class HTTPServer:
                 return await self.loop.sendfile(conn.transport, f, offset, count)
             f.seek(offset)
             sent = 0
-            while sent < count:
-                chunk = await self.loop.run_in_executor(
-                    None, f.read, min(FILE_CHUNK, count - sent))
-                if not chunk:
-                    raise ConnectionResetError("file shrank while sending")
-                conn.write(chunk)
-                sent += len(chunk)
-                await conn.drain()
+            # read the next piece in a worker while the socket takes this one
+            nxt = self.loop.run_in_executor(None, f.read, min(FILE_CHUNK, count))
+            try:
+                while sent < count:
+                    chunk = await nxt
+                    if not chunk:
+                        raise ConnectionResetError("file shrank while sending")
+                    sent += len(chunk)
+                    if sent < count:
+                        nxt = self.loop.run_in_executor(None, f.read,
+                                                        min(FILE_CHUNK, count - sent))
+                    conn.write(chunk)
+                    await conn.drain()
+            finally:
+                if not nxt.done():
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(nxt)  # let the read finish before f closes
             return sent
         finally:
             self.transfers -= 1
