@@ -10,8 +10,9 @@ from aiohttp import web
 from .. import reference
 from ..engine import images as engine_images
 from ..errors import InvalidArgument
+from . import convert
 from .app import read_json
-from .filters import query_bool
+from .filters import match_labels, query_bool
 from .streaming import stream_from_thread
 
 
@@ -72,8 +73,10 @@ async def prune_images(request: web.Request) -> web.Response:
     if f.get("until"):
         until = _parse_until(f["until"][0])
     engine = request.app["engine"]
+    labels = f.get("label")
     result = await asyncio.to_thread(
-        engine_images.prune, engine, dangling[0] in ("0", "false"), f.get("label"), until)
+        engine_images.prune, engine, dangling[0] in ("0", "false"),
+        (lambda have: match_labels(have, labels)) if labels else None, until)
     return web.json_response(result)
 
 
@@ -97,8 +100,16 @@ def _parse_until(value: str) -> float:
 
 
 async def system_df(request: web.Request) -> web.Response:
-    engine = request.app["engine"]
-    return web.json_response(await asyncio.to_thread(engine_images.disk_usage, engine))
+    du = await asyncio.to_thread(engine_images.disk_usage, request.app["engine"])
+    images = []
+    for img in du.images:
+        summary = convert.image_summary(img)
+        summary["SharedSize"] = du.shared[img.id]
+        summary["Containers"] = du.containers_of.get(img.id, 0)
+        images.append(summary)
+    containers = [convert.container_summary(c, du.size_rw[c.id]) for c in du.containers]
+    return web.json_response({"LayersSize": du.layers_size, "Images": images,
+                              "Containers": containers, "Volumes": [], "BuildCache": []})
 
 
 def register(r) -> None:

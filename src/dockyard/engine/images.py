@@ -10,7 +10,8 @@ import contextlib
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..archive import write_tar
@@ -139,12 +140,11 @@ def _layer_sizes(engine, images) -> dict[str, int]:
     return sizes
 
 
-def prune(engine, all_images: bool = False, labels: list[str] | None = None,
+def prune(engine, all_images: bool = False,
+          label_match: Callable[[dict], bool] | None = None,
           until: float | None = None) -> dict:
     """``POST /images/prune``: dangling images (all unused ones with ``all_images``) that no
     container uses; children go before their parents."""
-    from ..api.filters import match_labels  # the filter grammar lives at the API edge
-
     used = {c.image_id for c in engine.containers.list()}
     store = engine.images
     before = set(engine.snapshots.layers())
@@ -156,7 +156,7 @@ def prune(engine, all_images: bool = False, labels: list[str] | None = None,
         for img in store.list():  # newest first: children before parents
             if img.id in used or (img.repo_tags and not all_images):
                 continue
-            if labels and not match_labels(img.container_config.get("Labels") or {}, labels):
+            if label_match and not label_match(img.container_config.get("Labels") or {}):
                 continue
             if until is not None and _created_unix(img.created) >= until:
                 continue
@@ -182,30 +182,31 @@ def _created_unix(created: str) -> float:
         return 0.0
 
 
-def disk_usage(engine) -> dict:
-    """``GET /system/df``: images with shared/unique sizes and container counts, containers
-    with their writable layer sizes."""
-    from ..api import convert  # Docker's JSON shapes
+@dataclass
+class DiskUsage:
+    images: list           # Image records
+    shared: dict[str, int]  # image id -> bytes shared with other images
+    containers_of: dict[str, int]  # image id -> number of containers
+    containers: list       # Container records
+    size_rw: dict[str, int]  # container id -> writable layer bytes
+    layers_size: int
 
-    store = engine.images
-    images = store.list()
+
+def disk_usage(engine) -> DiskUsage:
+    """What ``GET /system/df`` reports: per image the bytes it shares with other images and
+    its container count, per container its writable layer size."""
+    images = engine.images.list()
     containers = engine.containers.list()
     sizes = _layer_sizes(engine, images)
     users: dict[str, int] = {}
     for img in images:
         for chain_id in set(img.chain_ids):
             users[chain_id] = users.get(chain_id, 0) + 1
-    count = {}
+    count: dict[str, int] = {}
     for c in containers:
         count[c.image_id] = count.get(c.image_id, 0) + 1
-    out_images = []
-    for img in images:
-        summary = convert.image_summary(img)
-        unique = sum(sizes[ch] for ch in set(img.chain_ids) if users[ch] == 1)
-        summary["SharedSize"] = img.size - unique
-        summary["Containers"] = count.get(img.id, 0)
-        out_images.append(summary)
-    out_containers = [convert.container_summary(c, engine.containers.size_rw(c))
-                      for c in containers]
-    return {"LayersSize": sum(sizes.values()), "Images": out_images,
-            "Containers": out_containers, "Volumes": [], "BuildCache": []}
+    shared = {img.id: img.size - sum(sizes[ch] for ch in set(img.chain_ids) if users[ch] == 1)
+              for img in images}
+    return DiskUsage(images, shared, count, containers,
+                     {c.id: engine.containers.size_rw(c) for c in containers},
+                     sum(sizes.values()))
