@@ -272,6 +272,10 @@ def test_container_outlives_daemon_death_and_restart_sees_it(h):
     assert restarted.conmon_pid(cid) is not None
     assert restarted.read_exit(cid) is None
     assert cid in restarted.list_ids()
+    # The shell may not have printed yet: the log must get its line with no daemon around.
+    deadline = time.monotonic() + 10
+    while h.output(cid) != "up\n" and time.monotonic() < deadline:
+        time.sleep(0.02)
     restarted.kill(cid, signal.SIGKILL)
     assert h.wait(cid) == 137
     assert restarted.read_exit(cid)[0] == 137
