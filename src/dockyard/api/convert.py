@@ -172,7 +172,7 @@ def image_inspect(img) -> dict:
         "Id": img.id,
         "RepoTags": list(img.repo_tags),
         "RepoDigests": list(img.repo_digests),
-        "Parent": "",
+        "Parent": img.parent or "",
         "Comment": cfg.get("comment", "") or _last_history_comment(cfg),
         "Created": img.created,
         "Container": cfg.get("container", ""),
@@ -217,7 +217,7 @@ def image_summary(img, tags: list[str] | None = None) -> dict:
     tags = list(img.repo_tags) if tags is None else tags
     return {
         "Id": img.id,
-        "ParentId": "",
+        "ParentId": img.parent or "",
         "RepoTags": tags or ["<none>:<none>"],
         "RepoDigests": list(img.repo_digests) or (["<none>@<none>"] if not img.repo_tags else []),
         "Created": unix_seconds(img.created),
