@@ -161,6 +161,7 @@ def test_malformed_requests_get_400_and_the_server_keeps_serving(registry):
         b"GET /v2/ HTTP/1.1\r\nHost: x\r\n folded: continuation\r\n\r\n",
         b"POST /v2/a/blobs/uploads/ HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
         b"POST /v2/a/blobs/uploads/ HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
+        b"POST /v2/a/blobs/uploads/ HTTP/1.1\r\nContent-Length: \xb2\r\n\r\n",
         b"POST /v2/a/blobs/uploads/ HTTP/1.1\r\nContent-Length: 3\r\n"
         b"Transfer-Encoding: chunked\r\n\r\n",
         b"POST /v2/a/blobs/uploads/ HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",

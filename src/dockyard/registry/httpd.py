@@ -120,7 +120,7 @@ class Request:
                 raise ProtocolError(f"unsupported transfer coding {te[:40]!r}", 501)
             self.chunked = True
         elif cl is not None:
-            if not cl.isdigit() or len(cl) > 18:
+            if not (cl.isascii() and cl.isdigit()) or len(cl) > 18:
                 raise ProtocolError("invalid Content-Length")
             self.content_length = self._remaining = int(cl)
         self.body_done = not self.chunked and self._remaining == 0
