@@ -70,7 +70,16 @@ class PtySession:
                     self.output += os.read(self.master, 65536)
                 except OSError:
                     pass
-        return self.proc.wait(max(0.1, deadline - time.monotonic()))
+        code = self.proc.wait(max(0.1, deadline - time.monotonic()))
+        while select.select([self.master], [], [], 0.05)[0]:  # what it printed last
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            self.output += data
+        return code
 
     def close(self) -> None:
         if self.proc.poll() is None:

@@ -48,6 +48,19 @@ def parse_signal(value: str | int | None, default: int = signals.SIGKILL) -> int
         raise InvalidArgument(f"Invalid signal: {value}") from None
 
 
+INIT_BINARIES = ("/usr/bin/docker-init", "/usr/bin/tini-static", "/usr/bin/catatonit",
+                 "/usr/libexec/podman/catatonit")
+
+
+def init_binary() -> str:
+    """A statically linked init for ``--init`` (tini or catatonit from Debian)."""
+    for path in INIT_BINARIES:
+        if os.access(path, os.X_OK):
+            return path
+    raise InvalidArgument("--init needs tini or catatonit installed on the host "
+                          "(apt-get install tini)")
+
+
 class ContainerService:
     def __init__(self, *, root: str, exec_root: str, meta, images, snapshots, runtime, events,
                  cgroup_parent: str = "dockyard"):
@@ -286,9 +299,17 @@ class ContainerService:
             env.append(f"HOSTNAME={c.config.get('Hostname') or c.id[:12]}")
         if c.config.get("Tty") and not any(e.startswith("TERM=") for e in env):
             env.append("TERM=xterm")
+        args = [c.path] + list(c.args)
+        if h.get("Init"):
+            # Docker's --init: a static init bind-mounted read-only at /sbin/docker-init, as
+            # pid 1, forwarding signals and reaping zombies.
+            extra_mounts.append({"destination": "/sbin/docker-init", "type": "bind",
+                                 "source": init_binary(),
+                                 "options": ["rbind", "ro", "rprivate"]})
+            args = ["/sbin/docker-init", "--", *args]
         return SpecOptions(
             rootfs=rootfs,
-            args=[c.path] + list(c.args),
+            args=args,
             env=env,
             cwd=c.config.get("WorkingDir") or "/",
             user=c.config.get("User") or "",
