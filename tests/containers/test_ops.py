@@ -94,3 +94,22 @@ def test_port_without_published_ports(cli, running):
     r = cli("port", running, "80")
     assert r.returncode == 1
     assert b"No public port '80" in r.stderr and running.encode() in r.stderr
+
+
+def test_stop_signal_and_stop_timeout(cli, daemon):
+    name = unique("stopsig")
+    cli.ok("run", "-d", "--name", name, "--stop-signal", "USR1", "--stop-timeout", "30",
+           "busybox", "sh", "-c",
+           "trap 'echo usr1; exit 9' USR1; echo ready; while true; do sleep 0.1; done")
+    try:
+        for _ in range(100):
+            if cli.ok("logs", name) == "ready\n":
+                break
+            time.sleep(0.05)
+        cli.ok("stop", name)
+        info = json.loads(daemon.cli("inspect", name).stdout)[0]
+        assert info["Config"]["StopSignal"] == "USR1" and info["Config"]["StopTimeout"] == 30
+        assert info["State"]["ExitCode"] == 9
+        assert cli.ok("logs", name) == "ready\nusr1\n"
+    finally:
+        daemon.cli("rm", "-f", name)

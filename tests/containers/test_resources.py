@@ -114,3 +114,26 @@ def test_docker_py_stats_top_update(daemon, names):
         ctr.update(restart_policy={"Name": "no"})
     finally:
         client.close()
+
+
+def test_stats_streams(daemon, names):
+    import os
+    import select
+    import subprocess
+
+    name = names()
+    daemon.cli("run", "-d", "--name", name, "busybox", "sleep", "1000")
+    argv = [os.path.join(os.path.dirname(__import__("sys").executable), "dockyard"),
+            "-H", daemon.host, "stats", "--format", "{{.Name}} {{.PIDs}}", name]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 15
+        while seen.count(f"{name} 1".encode()) < 2 and time.monotonic() < deadline:
+            if select.select([proc.stdout], [], [], 1)[0]:
+                seen += os.read(proc.stdout.fileno(), 65536)
+        assert seen.count(f"{name} 1".encode()) >= 2, seen  # redrawn: a live stream
+        assert proc.poll() is None
+    finally:
+        proc.kill()
+        proc.wait()
