@@ -48,8 +48,13 @@ async def start(request: web.Request) -> web.StreamResponse:
         svc.fail(ex, str(e))
         failure = str(e)
     tty = ex.tty
-    conn = await Hijacked.take(request, "application/vnd.docker.raw-stream" if tty
-                               else "application/vnd.docker.multiplexed-stream")
+    try:
+        conn = await Hijacked.take(request, "application/vnd.docker.raw-stream" if tty
+                                   else "application/vnd.docker.multiplexed-stream")
+    except BaseException:
+        if failure is None:  # nobody reads it: drain so the process never blocks on a pipe
+            asyncio.get_running_loop().create_task(_discard(svc, ex))
+        raise
     if failure is not None:
         msg = (failure + "\r\n").encode()
         conn.write(msg if tty else frame("stdout", msg))
@@ -72,6 +77,15 @@ async def start(request: web.Request) -> web.StreamResponse:
         svc.finish(ex)
         conn.close()
     return conn.response
+
+
+async def _discard(svc, ex) -> None:
+    try:
+        async for _name, _data in svc.output(ex):
+            pass
+        await svc.wait(ex)
+    finally:
+        svc.finish(ex)
 
 
 async def inspect(request: web.Request) -> web.Response:
