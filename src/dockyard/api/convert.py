@@ -4,6 +4,7 @@ import calendar
 import time
 from datetime import datetime
 
+from ..container.binds import binds_of
 from ..container.model import Container
 from ..humanize import human_duration
 from ..util import ZERO_TIME
@@ -126,7 +127,7 @@ def container_inspect(c: Container, *, container_dir: str, log_path: str, upper:
         "ExecIDs": None,
         "HostConfig": host_config(c),
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": upper}},
-        "Mounts": [],
+        "Mounts": [b.to_inspect() for b in binds_of(c.host_config)],
         "Config": container_config(c),
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
@@ -158,7 +159,7 @@ def container_summary(c: Container, size_rw: int | None = None) -> dict:
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "Mounts": [b.to_inspect() for b in binds_of(c.host_config)],
     }
     if size_rw is not None:
         out["SizeRw"] = size_rw

@@ -5,6 +5,7 @@ message, never a crash deeper down.
 """
 
 from ..errors import InvalidArgument
+from .binds import binds_of
 
 # Config fields and the JSON types they accept (None is always accepted: "not set").
 _CONFIG_TYPES: dict[str, tuple] = {
@@ -83,6 +84,7 @@ def validate_create(body) -> tuple[dict, dict]:
         raise InvalidArgument(f"invalid restart policy '{rp['Name']}'")
     if rp.get("Name") and host.get("AutoRemove") and rp["Name"] != "no":
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
+    binds_of(host)  # refuse bad mounts now, not at start
     return config, dict(host)
 
 

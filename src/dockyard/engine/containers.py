@@ -12,6 +12,7 @@ import signal as signals
 import time
 
 from ..container import state as sm
+from ..container.binds import binds_of
 from ..container.config import command_line, merge_with_image, validate_create
 from ..container.model import Container
 from ..container.names import random_name
@@ -292,6 +293,7 @@ class ContainerService:
         cdir = self.container_dir(c.id)
         extra_mounts = files.write_etc_files(cdir, c.config.get("Hostname") or c.id[:12],
                                              c.config.get("Domainname") or "")
+        extra_mounts += [b.to_oci() for b in binds_of(h)]
         env = list(c.config.get("Env") or [])
         if not any(e.startswith("PATH=") for e in env):
             env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
