@@ -125,3 +125,16 @@ def test_resize_reaches_the_containers_terminal(daemon):
     assert data["StatusCode"] == 0
     status, data = json_request(daemon.sock, "POST", f"/containers/{cid}/resize?h=31&w=101")
     assert status == 409
+
+
+def test_events_filter_by_action_prefix(daemon):
+    name = "ev-" + uuid.uuid4().hex[:8]
+    since = time.time()
+    assert daemon.cli("run", "-d", "--name", name, "busybox", "sleep", "1000").returncode == 0
+    assert daemon.cli("exec", name, "true").returncode == 0
+    daemon.cli("rm", "-f", name)
+    flt = quote(json.dumps({"event": ["exec_start", "destroy"], "container": [name]}))
+    _, _, body = request(daemon.sock, "GET",
+                         f"/events?since={since}&until={time.time()}&filters={flt}")
+    actions = [json.loads(line)["Action"] for line in body.splitlines()]
+    assert actions == ["exec_start: true", "destroy"]

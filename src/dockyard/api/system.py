@@ -128,7 +128,9 @@ def _os_name() -> str:
 def _event_matches(event: dict, f: dict[str, list[str]]) -> bool:
     if "type" in f and event["Type"] not in f["type"]:
         return False
-    if "event" in f and event["Action"] not in f["event"]:
+    # "exec_start: sh -c ..." matches event=exec_start, as Docker's filter does.
+    if "event" in f and event["Action"] not in f["event"] \
+            and event["Action"].split(":", 1)[0] not in f["event"]:
         return False
     if "container" in f:
         actor = event["Actor"]
