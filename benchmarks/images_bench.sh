@@ -29,6 +29,10 @@ cleanup() {
   wait "$daemon_pid" 2>/dev/null || true
   grep " $base" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l || true
   rm -rf "$base"
+  for cg in /sys/fs/cgroup/*/"dybench-${base##*-}"; do
+    [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
+  done
+  true
 }
 trap cleanup EXIT
 for _ in $(seq 100); do [ -S "$sock" ] && "$dy" -H "unix://$sock" version >/dev/null 2>&1 && break; sleep 0.1; done
