@@ -45,6 +45,12 @@ def _matches(svc, c, f: dict[str, list[str]], images) -> bool:
     if "exited" in f:
         if c.state.status != "exited" or str(c.state.exit_code) not in f["exited"]:
             return False
+    if "health" in f:
+        for v in f["health"]:
+            if v not in ("starting", "healthy", "unhealthy", "none"):
+                raise InvalidArgument(f"Unrecognised filter value for health: {v}")
+        if ((c.state.health or {}).get("Status") or "none") not in f["health"]:
+            return False
     if "ancestor" in f:
         ok = False
         for v in f["ancestor"]:

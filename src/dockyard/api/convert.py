@@ -56,7 +56,8 @@ def _seconds_since(rfc3339: str) -> float:
 def status_text(c: Container) -> str:
     st = c.state
     if st.status == "running":
-        return f"Up {human_duration(_seconds_since(st.started_at))}"
+        up = f"Up {human_duration(_seconds_since(st.started_at))}"
+        return up + _health_suffix(st.health) if st.health else up
     if st.status == "paused":
         return f"Up {human_duration(_seconds_since(st.started_at))} (Paused)"
     if st.status == "restarting":
@@ -68,6 +69,13 @@ def status_text(c: Container) -> str:
     if st.status == "exited":
         return f"Exited ({st.exit_code}) {human_duration(_seconds_since(st.finished_at))} ago"
     return "Created"
+
+
+def _health_suffix(health: dict) -> str:
+    status = health.get("Status")
+    if status == "starting":
+        return " (health: starting)"
+    return f" ({status})" if status in ("healthy", "unhealthy") else ""
 
 
 def container_config(c: Container) -> dict:
@@ -138,6 +146,8 @@ def container_inspect(c: Container, *, container_dir: str, log_path: str, upper:
         },
     }
     out["Config"]["Image"] = c.image_name
+    if st.health is not None:
+        out["State"]["Health"] = st.health
     if size_rw is not None:
         out["SizeRw"] = size_rw
     return out

@@ -45,6 +45,13 @@ CREATE_SPEC: list[FlagSpec] = [
     ("", "env-file", LIST, "Read in a file of environment variables"),
     ("", "expose", LIST, "Expose a port or a range of ports"),
     ("", "group-add", LIST, "Add additional groups to join"),
+    ("", "health-cmd", STR, "Command to run to check health"),
+    ("", "health-interval", STR, "Time between running the check (ms|s|m|h) (default 0s)"),
+    ("", "health-on-failure", STR, "Action when unhealthy: none, restart, stop or kill"),
+    ("", "health-retries", INT, "Consecutive failures needed to report unhealthy"),
+    ("", "health-start-period", STR, "Start period for the container to initialize before "
+     "starting health-retries countdown (ms|s|m|h) (default 0s)"),
+    ("", "health-timeout", STR, "Maximum time to allow one check to run (ms|s|m|h) (default 0s)"),
     ("h", "hostname", STR, "Container host name"),
     ("", "init", BOOL, "Run an init inside the container that forwards signals and reaps"),
     ("i", "interactive", BOOL, "Keep STDIN open even if not attached"),
@@ -58,6 +65,7 @@ CREATE_SPEC: list[FlagSpec] = [
     ("", "mount", LIST, "Attach a filesystem mount to the container"),
     ("", "name", STR, "Assign a name to the container"),
     ("", "network", STR, "Connect a container to a network"),
+    ("", "no-healthcheck", BOOL, "Disable any container-specified HEALTHCHECK"),
     ("", "pid", STR, "PID namespace to use"),
     ("", "pids-limit", INT, "Tune container pids limit (set -1 for unlimited)"),
     ("", "platform", STR, "Set platform if server is multi-platform capable"),
@@ -300,6 +308,11 @@ def build_create_body(opts: dict[str, Any], image: str, cmd: list[str],
                              "Config": dict(o.partition("=")[::2] for o in opts["log_opt"])}
     if opts["mount"]:
         host["Mounts"] = [_parse_mount(m) for m in opts["mount"]]
+    if opts["health_on_failure"]:
+        if opts["health_on_failure"] not in ("none", "restart", "stop", "kill"):
+            raise UsageError(f'invalid argument "{opts["health_on_failure"]}" for '
+                             '"--health-on-failure" flag: want none, restart, stop or kill')
+        host["HealthOnFailure"] = opts["health_on_failure"]
     if host["AutoRemove"] and host["RestartPolicy"]["Name"] not in ("", "no"):
         raise UsageError("conflicting options: cannot specify both --restart and --rm")
     body: dict[str, Any] = {
@@ -325,11 +338,57 @@ def build_create_body(opts: dict[str, Any], image: str, cmd: list[str],
         body["Entrypoint"] = [opts["entrypoint"]]
     if opts["stop_signal"]:
         body["StopSignal"] = opts["stop_signal"]
+    check = health_config(opts)
+    if check is not None:
+        body["Healthcheck"] = check
     if opts["stop_timeout"] is not None:
         body["StopTimeout"] = opts["stop_timeout"]
     if opts["network"] and opts["network"] not in ("default", "bridge", "host", "none"):
         body["NetworkingConfig"] = {"EndpointsConfig": {opts["network"]: {}}}
     return body
+
+
+_UNITS = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+          "h": 3600 * 10**9}
+
+
+def parse_go_duration(value: str, flag: str) -> int:
+    """Go's time.ParseDuration ("1m30s", "500ms", "2.5s") → nanoseconds."""
+    import re
+
+    text = value.strip()
+    if text == "0":
+        return 0
+    parts = re.findall(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise UsageError(f'invalid argument "{value}" for "--{flag}" flag: '
+                         f'time: invalid duration "{value}"')
+    return int(sum(float(n) * _UNITS[u] for n, u in parts))
+
+
+def health_config(opts: dict[str, Any]) -> dict[str, Any] | None:
+    """docker's --health-* / --no-healthcheck → Config.Healthcheck (None: the image's)."""
+    durations = {}
+    for flag, key in (("health_interval", "Interval"), ("health_timeout", "Timeout"),
+                      ("health_start_period", "StartPeriod")):
+        if opts[flag]:
+            durations[key] = parse_go_duration(opts[flag], flag.replace("_", "-"))
+            if durations[key] < 0:
+                raise UsageError(f"--{flag.replace('_', '-')} cannot be negative")
+    if opts["health_retries"] is not None and opts["health_retries"] < 0:
+        raise UsageError("--health-retries cannot be negative")
+    if opts["no_healthcheck"]:
+        if opts["health_cmd"] or durations or opts["health_retries"] is not None:
+            raise UsageError("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    if not (opts["health_cmd"] or durations or opts["health_retries"] is not None):
+        return None
+    check: dict[str, Any] = dict(durations)
+    if opts["health_cmd"]:
+        check["Test"] = ["CMD-SHELL", opts["health_cmd"]]
+    if opts["health_retries"] is not None:
+        check["Retries"] = opts["health_retries"]
+    return check
 
 
 def _parse_mount(spec: str) -> dict[str, Any]:

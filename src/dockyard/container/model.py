@@ -14,6 +14,7 @@ class State:
     started_at: str = ZERO_TIME
     finished_at: str = ZERO_TIME
     oom_killed: bool = False
+    health: dict | None = None  # Docker's State.Health when the container has a check
 
 
 @dataclass

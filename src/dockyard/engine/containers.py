@@ -88,6 +88,9 @@ class ContainerService:
         from .exec import ExecService
 
         self.execs = ExecService(self)
+        from .health import HealthMonitor
+
+        self.health = HealthMonitor(self)
 
     # ---- paths ----------------------------------------------------------------------------
 
@@ -138,6 +141,13 @@ class ContainerService:
                 )
         image = self.images.get(config["Image"])
         merged = merge_with_image(config, image.config.get("config") or {})
+        if merged.get("Healthcheck") or host.get("HealthOnFailure"):
+            from .health import merge_check, validate_check, validate_on_failure
+
+            merged["Healthcheck"] = merge_check(config.get("Healthcheck"),
+                                                (image.config.get("config") or {}).get("Healthcheck"))
+            validate_check(merged.get("Healthcheck"))
+            validate_on_failure(host.get("HealthOnFailure"))
         argv = command_line(merged)
         cid = new_id()
         if not merged.get("Hostname"):
@@ -208,6 +218,8 @@ class ContainerService:
             c.restart_count = 0
             self._backoff.pop(c.id, None)
             self._started_at[c.id] = time.time()
+            if c.config.get("Healthcheck") or c.state.health is not None:
+                self.health.started(c)
             self.repo.save(c)
         self._emit(c, "start")
         # The exit may have happened before the record said "running": look once.
@@ -349,6 +361,7 @@ class ContainerService:
             return
         code, finished = result
         log.debug("exit of %s recorded (code %d)", cid[:12], code)
+        self.health.stopped(cid)
         delay = None
         if cid not in self._stopping and should_restart(
                 c.host_config, code, c.restart_count, c.manually_stopped):
@@ -412,6 +425,8 @@ class ContainerService:
                 c.state.started_at = rfc3339_nano()
                 c.state.finished_at = "0001-01-01T00:00:00Z"
                 self._started_at[cid] = time.time()
+                if c.config.get("Healthcheck") or c.state.health is not None:
+                    self.health.started(c)
                 self.repo.save(c)
             self._emit(c, "start")
             if self.runtime.read_exit(cid) is not None:
@@ -832,6 +847,8 @@ class ContainerService:
                 continue
             st = await asyncio.to_thread(self.runtime.state, c.id)
             if st and st.get("status") in ("running", "created", "paused"):
+                if c.config.get("Healthcheck"):
+                    self.health.resumed(c)
                 continue
             # Nothing is left of it (host reboot, runtime state lost): Docker reports 255.
             c.state.status = "exited"
