@@ -277,9 +277,11 @@ async def stats(request: web.Request) -> web.StreamResponse:
 
 
 def register(r) -> None:
+    from . import archive as archive_routes
     from . import exec as exec_routes
 
     exec_routes.register(r)
+    archive_routes.register(r)
     r.add("POST", "/containers/create", create)
     r.add("GET", "/containers/json", list_containers)
     r.add("GET", "/containers/{id}/json", inspect)

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "rename": ("dockyard.cli.containers", "Rename a container"),
     "top": ("dockyard.cli.containers", "Display the running processes of a container"),
     "events": ("dockyard.cli.events", "Get real time events from the server"),
+    "cp": ("dockyard.cli.cp", "Copy files/folders between a container and the local filesystem"),
     "update": ("dockyard.cli.containers", "Update configuration of one or more containers"),
     "stats": ("dockyard.cli.stats",
               "Display a live stream of container(s) resource usage statistics"),
