@@ -40,7 +40,7 @@ def test_inspect_lists_the_mounts(daemon):
 
 
 def test_bad_mounts_are_refused_at_create(daemon):
-    for args, words in [(["-v", "named:/data"], b"named volumes are not supported"),
+    for args, words in [(["-v", "bad name!:/data"], b"invalid characters"),
                         (["-v", "/tmp:relative"], b"must be absolute"),
                         (["-v", "/tmp:/data:bogus"], b"invalid mode"),
                         (["--mount", "type=bind,source=/no/such/dir,target=/x"], None)]:

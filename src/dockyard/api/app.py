@@ -93,7 +93,7 @@ async def read_json(request: web.Request, default=None):
 
 
 def make_app(engine) -> web.Application:
-    from . import commit, containers, image_archive, images, system
+    from . import commit, containers, image_archive, images, system, volumes
 
     # client_max_size bounds JSON bodies; image uploads are streamed and not limited by it.
     app = web.Application(middlewares=[headers_middleware], client_max_size=16 << 20)
@@ -104,4 +104,5 @@ def make_app(engine) -> web.Application:
     images.register(routes)
     commit.register(routes)
     image_archive.register(routes)
+    volumes.register(routes)
     return app

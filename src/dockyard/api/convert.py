@@ -4,7 +4,7 @@ import calendar
 import time
 from datetime import datetime
 
-from ..container.binds import binds_of
+from ..container.binds import inspect_mounts
 from ..container.model import Container
 from ..humanize import human_duration
 from ..util import ZERO_TIME
@@ -135,7 +135,7 @@ def container_inspect(c: Container, *, container_dir: str, log_path: str, upper:
         "ExecIDs": None,
         "HostConfig": host_config(c),
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": upper}},
-        "Mounts": [b.to_inspect() for b in binds_of(c.host_config)],
+        "Mounts": inspect_mounts(c),
         "Config": container_config(c),
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
@@ -169,7 +169,7 @@ def container_summary(c: Container, size_rw: int | None = None) -> dict:
         "Status": status_text(c),
         "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode") or "default"},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [b.to_inspect() for b in binds_of(c.host_config)],
+        "Mounts": inspect_mounts(c),
     }
     if size_rw is not None:
         out["SizeRw"] = size_rw

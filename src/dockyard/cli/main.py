@@ -60,6 +60,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "system-df": ("dockyard.cli.image_tools", "Show disk usage (system df)"),
     "busybox-image": ("dockyard.cli.images",
                       "Make the busybox base image from the host's busybox-static"),
+    "volume": ("dockyard.cli.volumes", "Manage volumes"),
     "version": ("dockyard.cli.system", "Show the dockyard version information"),
     "info": ("dockyard.cli.system", "Display system-wide information"),
     "daemon": ("", "Run the dockyard daemon (serves the Docker Engine API)"),

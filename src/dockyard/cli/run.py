@@ -403,7 +403,36 @@ def _parse_mount(spec: str) -> dict[str, Any]:
         mount["Source"] = source
     if "readonly" in fields or "ro" in fields:
         mount["ReadOnly"] = fields.get("readonly", fields.get("ro", "")) in ("", "1", "true")
+    _mount_options(mount, spec)
     return mount
+
+
+def _mount_options(mount: dict[str, Any], spec: str) -> None:
+    """The per-type keys of ``--mount``: bind-propagation, volume-*, tmpfs-*."""
+    vo: dict[str, Any] = {}
+    for kv in spec.split(","):
+        key, _, value = kv.partition("=")
+        if key == "bind-propagation":
+            mount.setdefault("BindOptions", {})["Propagation"] = value
+        elif key == "volume-nocopy":
+            vo["NoCopy"] = value in ("", "1", "true")
+        elif key == "volume-driver":
+            vo.setdefault("DriverConfig", {})["Name"] = value
+        elif key == "volume-opt":
+            k, _, v = value.partition("=")
+            vo.setdefault("DriverConfig", {}).setdefault("Options", {})[k] = v
+        elif key == "volume-label":
+            k, _, v = value.partition("=")
+            vo.setdefault("Labels", {})[k] = v
+        elif key == "tmpfs-size":
+            mount.setdefault("TmpfsOptions", {})["SizeBytes"] = parse_bytes(value, "--mount")
+        elif key == "tmpfs-mode":
+            try:
+                mount.setdefault("TmpfsOptions", {})["Mode"] = int(value, 8)
+            except ValueError:
+                raise UsageError(f"invalid value for tmpfs-mode: {value}") from None
+    if vo:
+        mount["VolumeOptions"] = vo
 
 
 # --- image reference helpers (no ``re``) ----------------------------------------------------

@@ -34,6 +34,9 @@ class Container:
     has_been_started: bool = False
     # Stopped (or killed) by the user: an unless-stopped policy leaves it alone until a start.
     manually_stopped: bool = False
+    # Docker's MountPoints, resolved at create: volumes by name, binds, tmpfs (see
+    # engine/volumes.py); empty for a container without mounts.
+    mounts: list = field(default_factory=list)
 
     @property
     def short_id(self) -> str:

@@ -12,7 +12,7 @@ import signal as signals
 import time
 
 from ..container import state as sm
-from ..container.binds import binds_of
+from ..container.binds import binds_of, needs_mounts
 from ..container.config import command_line, merge_with_image, validate_create
 from ..container.model import Container
 from ..container.names import random_name
@@ -63,6 +63,8 @@ def init_binary() -> str:
 
 
 class ContainerService:
+    volumes = None  # the VolumeService, set by the Engine (containers with mounts need it)
+
     def __init__(self, *, root: str, exec_root: str, meta, images, snapshots, runtime, events,
                  cgroup_parent: str = "dockyard"):
         self.root = root
@@ -163,15 +165,30 @@ class ContainerService:
             path=argv[0],
             args=argv[1:],
         )
-        await asyncio.to_thread(self._prepare_filesystem, c, image)
+        new_volumes = (await asyncio.to_thread(self._resolve_mounts, c)
+                       if needs_mounts(merged, host) else [])
         try:
-            self.repo.add(c)
+            await asyncio.to_thread(self._prepare_filesystem, c, image)
+            try:
+                self.repo.add(c)
+            except Exception:
+                await asyncio.to_thread(self._remove_filesystem, c.id)
+                raise
         except Exception:
-            await asyncio.to_thread(self._remove_filesystem, c.id)
+            if new_volumes:
+                await asyncio.to_thread(self.volumes.discard, new_volumes)
             raise
         self._emit(c, "create")
         self._schedule_prepare(c)
         return c
+
+    def _resolve_mounts(self, c: Container) -> list[str]:
+        """Volumes, binds and tmpfs of a new container (``c.mounts``); returns the volumes
+        created for it, to discard if the create fails."""
+        if self.volumes is None:
+            raise InvalidArgument("volumes are not available in this engine")
+        c.mounts = self.volumes.resolve(c.config, c.host_config, self.get)
+        return self.volumes.materialize(c.mounts)
 
     def _prepare_filesystem(self, c: Container, image) -> None:
         os.makedirs(self.container_dir(c.id), exist_ok=True)
@@ -305,7 +322,10 @@ class ContainerService:
         cdir = self.container_dir(c.id)
         extra_mounts = files.write_etc_files(cdir, c.config.get("Hostname") or c.id[:12],
                                              c.config.get("Domainname") or "")
-        extra_mounts += [b.to_oci() for b in binds_of(h)]
+        if c.mounts:
+            extra_mounts += self.volumes.oci_mounts(c.id, c.mounts, rootfs)
+        elif h.get("Binds") or h.get("Mounts"):  # a record from before volumes
+            extra_mounts += [b.to_oci() for b in binds_of(h)]
         env = list(c.config.get("Env") or [])
         if not any(e.startswith("PATH=") for e in env):
             env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
@@ -460,6 +480,8 @@ class ContainerService:
         self.runtime.delete(cid, force=True)
         self._unmount(cid)
         self._runtime_live.discard(cid)
+        if self.volumes is not None:
+            self.volumes.release(cid)
 
     def _unmount(self, cid: str) -> None:
         target = self.rootfs_path(cid)
@@ -767,6 +789,9 @@ class ContainerService:
                     fut.set_result(c.state.exit_code)
             try:
                 await asyncio.to_thread(self._dispose, c)
+                if c.mounts:  # rm -v and --rm take the container's anonymous volumes along
+                    await asyncio.to_thread(self.volumes.container_removed, c,
+                                            volumes or bool(c.host_config.get("AutoRemove")))
             except Exception:
                 log.exception("cleanup of removed container %s failed", c.id[:12])
         self._locks.pop(c.id, None)
@@ -859,6 +884,8 @@ class ContainerService:
             await asyncio.to_thread(self._cleanup_runtime, c.id)
             if c.host_config.get("AutoRemove"):
                 await self.remove(c.id, force=True)
+        if self.volumes is not None:
+            await self.volumes.areconcile(c for c in self.repo.all() if c.running)
         await self._restart_policy_on_start(pending_restart)
 
     async def _restart_policy_on_start(self, pending: set[str]) -> None:

@@ -32,6 +32,11 @@ class Engine:
             snapshots=self.snapshots, runtime=self.runtime, events=self.events,
             cgroup_parent=cgroup_parent)
         self.logs = LogService(self.containers)
+        from .volumes import VolumeService
+
+        self.volumes = VolumeService(os.path.join(self.root, "volumes"), self.meta, self.events,
+                                     self.containers.repo.all)
+        self.containers.volumes = self.volumes
         self.daemon_id = self._daemon_id()
         self._runtime_version: str | None = None
 

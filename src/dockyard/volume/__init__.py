@@ -1,0 +1,1 @@
+"""Volumes: the local driver (directories, or tmpfs/bind mounts made on first use)."""
