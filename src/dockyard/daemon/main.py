@@ -34,7 +34,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("-l", "--log-level", default="info",
                    choices=["debug", "info", "warn", "error"])
     p.add_argument("--pidfile", default=None, help="write the daemon's pid here")
-    return p.parse_args(argv)
+    p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="default container log options: max-size=10m, max-file=3 (repeatable)")
+    args = p.parse_args(argv)
+    from ..engine.logrotate import parse_daemon_opts
+    from ..errors import InvalidArgument
+
+    try:
+        args.log_opts = parse_daemon_opts(args.log_opt)
+    except InvalidArgument as e:
+        p.error(str(e))
+    return args
 
 
 def _lock_root(root: str):
@@ -57,6 +67,7 @@ async def _serve(args: argparse.Namespace) -> None:
 
     engine = Engine(args.root, args.exec_root, runtime=args.runtime,
                     cgroup_parent=args.cgroup_parent)
+    engine.containers.log_opts = args.log_opts
     await asyncio.to_thread(engine.images.reconcile)
     loop = asyncio.get_running_loop()
     watcher = ExitWatcher(engine.runtime.exit_dir(), engine.containers.on_exit)

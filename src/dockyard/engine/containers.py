@@ -22,6 +22,8 @@ from ..runtime.spec import SpecOptions, build_spec
 from ..runtime.stats import oom_killed
 from ..util import new_id, rfc3339_nano
 from . import files
+from .logrotate import container_limits
+from .logrotate import effective_config as effective_log_config
 from .restart import Backoff, restart_on_daemon_start, should_restart
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,10 @@ class ContainerService:
         from .health import HealthMonitor
 
         self.health = HealthMonitor(self)
+        from .logrotate import LogRotator, parse_daemon_opts
+
+        self.log_opts = parse_daemon_opts([])  # the daemon's --log-opt defaults
+        self.logrotate = LogRotator()
 
     # ---- paths ----------------------------------------------------------------------------
 
@@ -142,6 +148,7 @@ class ContainerService:
                     "reuse that name."
                 )
         image = self.images.get(config["Image"])
+        host["LogConfig"] = effective_log_config(host.get("LogConfig"), self.log_opts)
         merged = merge_with_image(config, image.config.get("config") or {})
         if merged.get("Healthcheck") or host.get("HealthOnFailure"):
             from .health import merge_check, validate_check, validate_on_failure
@@ -238,6 +245,7 @@ class ContainerService:
             if c.config.get("Healthcheck") or c.state.health is not None:
                 self.health.started(c)
             self.repo.save(c)
+        self._track_log(c)
         self._emit(c, "start")
         # The exit may have happened before the record said "running": look once.
         if self.runtime.read_exit(c.id) is not None:
@@ -274,6 +282,7 @@ class ContainerService:
             # A restarted container appends to its log, as Docker's json-file does.
             pid = self.runtime.create(
                 c.id, spec, self.log_path(c.id),
+                log_size_max=container_limits(c.host_config, self.log_opts)[0],
                 tty=bool(c.config.get("Tty")), stdin=bool(c.config.get("OpenStdin")),
                 # Docker closes stdin when the attached client goes only for StdinOnce without
                 # a tty: a shell detached from (ctrl-p ctrl-q) keeps its terminal.
@@ -285,6 +294,15 @@ class ContainerService:
         except BaseException:
             self._cleanup_runtime(c.id)
             raise
+
+    def _track_log(self, c: Container) -> None:
+        """Keep rotated log files (conmon alone keeps none)."""
+        size, files = container_limits(c.host_config, self.log_opts)
+        if size and files > 1:
+            try:
+                self.logrotate.track(c.id, self.log_path(c.id), files)
+            except OSError as e:
+                log.warning("log rotation of %s: %s", c.id[:12], e)
 
     # ---- preparing ahead of start ---------------------------------------------------------
     # `runc create` is most of the cost of a start. Clients create and then start (docker run,
@@ -382,6 +400,7 @@ class ContainerService:
         code, finished = result
         log.debug("exit of %s recorded (code %d)", cid[:12], code)
         self.health.stopped(cid)
+        self.logrotate.untrack(cid)
         delay = None
         if cid not in self._stopping and should_restart(
                 c.host_config, code, c.restart_count, c.manually_stopped):
@@ -448,6 +467,7 @@ class ContainerService:
                 if c.config.get("Healthcheck") or c.state.health is not None:
                     self.health.started(c)
                 self.repo.save(c)
+            self._track_log(c)
             self._emit(c, "start")
             if self.runtime.read_exit(cid) is not None:
                 self.on_exit(cid)
@@ -874,6 +894,7 @@ class ContainerService:
             if st and st.get("status") in ("running", "created", "paused"):
                 if c.config.get("Healthcheck"):
                     self.health.resumed(c)
+                self._track_log(c)
                 continue
             # Nothing is left of it (host reboot, runtime state lost): Docker reports 255.
             c.state.status = "exited"

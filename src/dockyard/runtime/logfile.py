@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import inspect
+import itertools
 import os
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -130,15 +131,32 @@ def read_log(
     until: float = 0,
     tail: int = -1,
 ) -> Iterator[Record]:
-    """Everything logged so far; ``tail`` >= 0 keeps only the last lines; a missing file is an
-    empty log (the container never wrote)."""
-    try:
-        f = open(path, "rb")
-    except FileNotFoundError:
-        return
-    with f:
-        parser = _Parser(stdout, stderr, since, until)
-        yield from _limit(_drain(f, parser, final=True), tail)
+    """Everything logged so far, rotated files (``<log>.N`` … ``<log>.1``) first; ``tail`` >= 0
+    keeps only the last lines; a missing file is an empty log (the container never wrote)."""
+    parser = _Parser(stdout, stderr, since, until)
+    yield from _limit(_drain_files(rotated_paths(path), parser, final=True), tail)
+
+
+def rotated_paths(path: str) -> list[str]:
+    """The log's files, oldest first (engine/logrotate.py names them)."""
+    older = []
+    i = 1
+    while os.path.exists(f"{path}.{i}"):
+        older.append(f"{path}.{i}")
+        i += 1
+    return older[::-1] + [path]
+
+
+def _drain_files(paths: list[str], parser: _Parser, final: bool) -> Iterator[Record]:
+    for p in paths:
+        try:
+            f = open(p, "rb")
+        except FileNotFoundError:  # rotated away meanwhile
+            continue
+        with f:
+            yield from _drain(f, parser, final=False)
+    if final:
+        yield from parser.flush()
 
 
 def _drain(f, parser: _Parser, final: bool) -> Iterator[Record]:
@@ -195,12 +213,21 @@ async def follow_log(
                 if f is not None:
                     records = _drain(f, parser, final=False)
                     if first:
-                        records = iter(list(_limit(records, tail)))
+                        older = _drain_files(rotated_paths(path)[:-1], parser, final=False)
+                        records = iter(list(_limit(itertools.chain(older, records), tail)))
                         first = False
                     for rec in records:
                         yield rec
                     if parser.past_until:
                         return
+                    if _replaced(f, path):
+                        # conmon rotated: the old inode is complete; go on with the new file.
+                        for rec in _drain(f, parser, final=False):
+                            yield rec
+                        f.close()
+                        f = None
+                        wake.set()
+                        continue
                 if stop_task.done():
                     if f is not None:
                         for rec in _drain(f, parser, final=True):
@@ -218,6 +245,14 @@ async def follow_log(
     finally:
         ino.close()
         stop_task.cancel()
+
+
+def _replaced(f, path: str) -> bool:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return st.st_ino != os.fstat(f.fileno()).st_ino
 
 
 async def _stop_awaitable(stop: StopSignal) -> None:

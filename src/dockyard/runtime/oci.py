@@ -113,6 +113,7 @@ class ContainerRuntime:
         stdin: bool = False,
         *,
         leave_stdin_open: bool = False,
+        log_size_max: int = 0,
     ) -> int:
         """Write the bundle, start conmon (which daemonizes and runs ``runc create``), and return
         the container's host pid once conmon reports it. runc's refusal raises RuntimeFailure
@@ -123,14 +124,15 @@ class ContainerRuntime:
         self._remove_files(cid)
         os.makedirs(bundle, mode=0o700)
         try:
-            return self._create(cid, bundle, spec, log_path, tty, stdin, leave_stdin_open)
+            return self._create(cid, bundle, spec, log_path, tty, stdin, leave_stdin_open,
+                                log_size_max)
         except BaseException:
             self._cleanup_failed(cid)
             raise
 
     def _create(
         self, cid: str, bundle: str, spec: dict, log_path: str, tty: bool, stdin: bool,
-        leave_stdin_open: bool,
+        leave_stdin_open: bool, log_size_max: int = 0,
     ) -> int:  # fmt: skip
         if bool(spec.get("process", {}).get("terminal")) != tty:
             spec = dict(spec, process=dict(spec.get("process", {}), terminal=tty))
@@ -153,6 +155,9 @@ class ContainerRuntime:
         ]  # fmt: skip
         if not self.sync_logs:
             args.append("--no-sync-log")
+        if log_size_max > 0:
+            # conmon replaces the file at this size; engine/logrotate.py keeps the old ones.
+            args += ["--log-size-max", str(log_size_max)]
         if tty:
             args.append("--terminal")
         if stdin:
