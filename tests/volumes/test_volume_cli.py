@@ -293,3 +293,25 @@ def test_hostile_import_is_refused_and_writes_nothing(daemon, cleanup):
     r = daemon.cli("volume", "import", v, "-", input=b"not a tar at all" * 100)
     assert r.returncode == 1
     assert os.listdir(mp) == []
+
+
+def test_system_df_counts_volumes(daemon, cleanup):
+    ctrs, vols = cleanup
+    v, c = _name(), _name("ctr")
+    vols.append(v)
+    ctrs.append(c)
+    _ok(daemon.cli("run", "--name", c, "-v", f"{v}:/d", "busybox", "sh", "-c",
+                   "head -c 200000 /dev/zero > /d/z"))
+    from apiclient import request
+
+    status, _, body = request(daemon.sock, "GET", "/v1.43/system/df")
+    assert status == 200
+    mine = [x for x in json.loads(body)["Volumes"] if x["Name"] == v][0]
+    assert mine["UsageData"]["RefCount"] == 1 and mine["UsageData"]["Size"] >= 200_000
+    row = [ln for ln in _ok(daemon.cli("system", "df")).splitlines()
+           if ln.startswith("Local Volumes")][0]
+    assert int(row.split()[2]) >= 1  # TOTAL
+    # API errors as Docker's: 404 for a missing volume, 409 while in use
+    assert request(daemon.sock, "GET", "/v1.43/volumes/no-such-vol-x")[0] == 404
+    status, _, body = request(daemon.sock, "DELETE", f"/v1.43/volumes/{v}")
+    assert status == 409 and b"volume is in use" in body

@@ -108,8 +108,9 @@ async def system_df(request: web.Request) -> web.Response:
         summary["Containers"] = du.containers_of.get(img.id, 0)
         images.append(summary)
     containers = [convert.container_summary(c, du.size_rw[c.id]) for c in du.containers]
+    volumes = await asyncio.to_thread(request.app["engine"].volumes.usage)
     return web.json_response({"LayersSize": du.layers_size, "Images": images,
-                              "Containers": containers, "Volumes": [], "BuildCache": []})
+                              "Containers": containers, "Volumes": volumes, "BuildCache": []})
 
 
 def register(r) -> None:

@@ -102,6 +102,16 @@ class VolumeService:
             out.append(v)
         return out
 
+    def usage(self) -> list[dict]:
+        """``system df``'s volumes: Docker's JSON with ``UsageData`` (size, containers)."""
+        refs = self.ref_counts()
+        out = []
+        for v in self.driver.list():
+            doc = volume_json(v)
+            doc["UsageData"] = {"Size": disk_usage(v.mountpoint), "RefCount": refs.get(v.name, 0)}
+            out.append(doc)
+        return out
+
     def remove(self, name: str, force: bool = False) -> None:
         try:
             self.driver.get(name)
@@ -309,7 +319,7 @@ class VolumeService:
                     raise NotFound(f"error while mounting volume '{rec['Name']}': no such "
                                    "volume") from None
                 self.driver.acquire(v, cid)
-                if not rec.get("_nocopy") and rec["RW"]:
+                if not rec.get("_nocopy"):
                     copy_up(rootfs, dest, v.mountpoint)
                 out.append({"destination": dest, "type": "bind", "source": v.mountpoint,
                             "options": ["rbind", "rprivate", "rw" if rec["RW"] else "ro"]})

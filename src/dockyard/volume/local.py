@@ -118,6 +118,7 @@ class LocalDriver:
                 os.chmod(os.path.join(tmp, "_data"), 0o755)
                 final = self._dir(name)
                 if os.path.exists(final):  # a crash left it without a record
+                    m.unmount(os.path.join(final, "_data"))  # never recurse into a host path
                     shutil.rmtree(final)
                 os.rename(tmp, final)
             except BaseException:
