@@ -46,10 +46,13 @@ def test_defaults_match_docker(root):
 def test_rlimits_never_exceed_host_hard_limit(root):
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     spec = build_spec(SpecOptions(rootfs=root, args=["sh"], env=[],
-                                  ulimits=[{"Name": "nofile", "Soft": 10**8, "Hard": 10**8},
-                                           {"Name": "nproc", "Soft": -1, "Hard": -1}]))  # fmt: skip
+                                  ulimits=[{"Name": "nproc", "Soft": -1, "Hard": -1}]))  # fmt: skip
     rl = {r["type"]: r for r in spec["process"]["rlimits"]}
     assert rl["RLIMIT_NOFILE"]["hard"] <= hard and rl["RLIMIT_NOFILE"]["soft"] <= hard
+    if hard < 10**8:  # a number above the host's hard limit is an error ("unlimited" is clamped)
+        with pytest.raises(InvalidArgument, match="hard limit"):
+            build_spec(SpecOptions(rootfs=root, args=["sh"], env=[],
+                                   ulimits=[{"Name": "nofile", "Soft": 10**8, "Hard": 10**8}]))
     nproc_hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
     if nproc_hard != resource.RLIM_INFINITY:
         assert rl["RLIMIT_NPROC"]["hard"] == nproc_hard

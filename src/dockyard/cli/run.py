@@ -38,6 +38,8 @@ CREATE_SPEC: list[FlagSpec] = [
     ("", "cidfile", STR, "Write the container ID to the file"),
     ("c", "cpu-shares", INT, "CPU shares (relative weight)"),
     ("", "cpus", STR, "Number of CPUs"),
+    ("", "cpuset-cpus", STR, "CPUs in which to allow execution (0-3, 0,1)"),
+    ("", "device", LIST, "Add a host device to the container"),
     ("", "dns", LIST, "Set custom DNS servers"),
     ("", "domainname", STR, "Container NIS domain name"),
     ("", "entrypoint", STR, "Overwrite the default ENTRYPOINT of the image"),
@@ -61,6 +63,7 @@ CREATE_SPEC: list[FlagSpec] = [
     ("", "log-driver", STR, "Logging driver for the container"),
     ("", "log-opt", LIST, "Log driver options"),
     ("m", "memory", STR, "Memory limit"),
+    ("", "memory-reservation", STR, "Memory soft limit"),
     ("", "memory-swap", STR, "Swap limit equal to memory plus swap: '-1' for unlimited"),
     ("", "mount", LIST, "Attach a filesystem mount to the container"),
     ("", "name", STR, "Assign a name to the container"),
@@ -81,6 +84,7 @@ CREATE_SPEC: list[FlagSpec] = [
     ("", "shm-size", STR, "Size of /dev/shm"),
     ("", "stop-signal", STR, "Signal to stop the container"),
     ("", "stop-timeout", INT, "Timeout (in seconds) to stop a container"),
+    ("", "sysctl", LIST, "Sysctl options"),
     ("", "tmpfs", LIST, "Mount a tmpfs directory"),
     ("t", "tty", BOOL, "Allocate a pseudo-TTY"),
     ("", "ulimit", LIST, "Ulimit options"),
@@ -216,6 +220,56 @@ def parse_ulimit(value: str) -> dict[str, Any]:
     return {"Name": name, "Soft": soft_n, "Hard": hard_n}
 
 
+def security_opt(value: str) -> str:
+    """docker reads a ``seccomp=FILE`` profile itself and sends its (compacted) contents."""
+    key, sep, path = value.partition("=")
+    if not sep and value.startswith("seccomp:"):
+        key, sep, path = value.partition(":")
+    if key != "seccomp" or path in ("unconfined", "builtin", ""):
+        return value
+    import json
+
+    try:
+        with open(path, "rb") as f:
+            doc = json.loads(f.read())
+    except OSError as e:
+        raise UsageError(f"opening seccomp profile ({path}) failed: {e.strerror}") from None
+    except ValueError as e:
+        raise UsageError(f"compacting json for seccomp profile ({path}) failed: {e}") from None
+    return "seccomp=" + json.dumps(doc, separators=(",", ":"))
+
+
+def parse_device(value: str) -> dict[str, str]:
+    """``/dev/fuse``, ``/dev/sda:/dev/xvda``, ``/dev/sda:/dev/xvda:r`` → a Devices entry."""
+    parts = value.split(":")
+    perms = "rwm"
+    if len(parts) == 3:
+        perms = parts.pop()
+    elif len(parts) == 2 and parts[1] and not parts[1].startswith("/"):
+        perms = parts.pop()
+    if len(parts) > 2 or not parts[0] or not perms or set(perms) - set("rwm"):
+        raise UsageError(f"invalid argument \"{value}\" for \"--device\" flag: "
+                         f"bad format for path: {value}")
+    inside = parts[1] if len(parts) == 2 else parts[0]
+    return {"PathOnHost": parts[0], "PathInContainer": inside, "CgroupPermissions": perms}
+
+
+_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+            "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
+
+
+def parse_sysctls(items: list[str]) -> dict[str, str]:
+    """docker's ``--sysctl key=value``: namespaced ones only, refused as docker refuses."""
+    out_map: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or (key not in _SYSCTLS and not key.startswith(("net.", "fs.mqueue."))):
+            raise UsageError(f"invalid argument \"{item}\" for \"--sysctl\" flag: "
+                             f"sysctl '{item}' is not whitelisted")
+        out_map[key] = value
+    return out_map
+
+
 def _labels(items: list[str], files: list[str]) -> dict[str, str]:
     labels: dict[str, str] = {}
     lines = list(items)
@@ -277,7 +331,7 @@ def build_create_body(opts: dict[str, Any], image: str, cmd: list[str],
         "Dns": opts["dns"] or None,
         "ExtraHosts": opts["add_host"] or None,
         "GroupAdd": opts["group_add"] or None,
-        "SecurityOpt": opts["security_opt"] or None,
+        "SecurityOpt": [security_opt(o) for o in opts["security_opt"]] or None,
         "Tmpfs": tmpfs or None,
         "VolumesFrom": opts["volumes_from"] or None,
         "Ulimits": [parse_ulimit(u) for u in opts["ulimit"]] or None,
@@ -294,6 +348,14 @@ def build_create_body(opts: dict[str, Any], image: str, cmd: list[str],
             raise UsageError(f'invalid argument "{opts["cpus"]}" for "--cpus" flag') from None
     if opts["cpu_shares"] is not None:
         host["CpuShares"] = opts["cpu_shares"]
+    if opts["memory_reservation"]:
+        host["MemoryReservation"] = parse_bytes(opts["memory_reservation"], "--memory-reservation")
+    if opts["cpuset_cpus"]:
+        host["CpusetCpus"] = opts["cpuset_cpus"]
+    if opts["device"]:
+        host["Devices"] = [parse_device(d) for d in opts["device"]]
+    if opts["sysctl"]:
+        host["Sysctls"] = parse_sysctls(opts["sysctl"])
     if opts["pids_limit"] is not None:
         host["PidsLimit"] = opts["pids_limit"]
     if opts["shm_size"]:

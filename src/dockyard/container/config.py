@@ -5,6 +5,9 @@ message, never a crash deeper down.
 """
 
 from ..errors import InvalidArgument
+from ..runtime.caps import normalize as normalize_cap
+from ..runtime.seccomp import validate_security_opts
+from ..runtime.spec import SpecOptions, build_rlimits, resources, tmpfs_options
 from .binds import binds_of
 
 # Config fields and the JSON types they accept (None is always accepted: "not set").
@@ -85,7 +88,61 @@ def validate_create(body) -> tuple[dict, dict]:
     if rp.get("Name") and host.get("AutoRemove") and rp["Name"] != "no":
         raise InvalidArgument("can't create 'AutoRemove' container with restart policy")
     binds_of(host)  # refuse bad mounts now, not at start
+    _check_security(host)
     return config, dict(host)
+
+
+# Sysctls that belong to a container's own namespaces (Docker's list).
+_SYSCTL_NAMES = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
+                 "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"}
+_SYSCTL_PREFIXES = ("net.", "fs.mqueue.")
+
+
+def check_sysctls(sysctls: dict, network_mode: str = "") -> None:
+    """Only namespaced sysctls: others would change the host for every container."""
+    for key, value in sysctls.items():
+        if not isinstance(value, str):
+            raise InvalidArgument(f"sysctl '{key}': the value must be a string")
+        if key not in _SYSCTL_NAMES and not key.startswith(_SYSCTL_PREFIXES):
+            raise InvalidArgument(f"sysctl '{key}={value}' is not whitelisted")
+        if key.startswith("net.") and network_mode == "host":
+            raise InvalidArgument(f"sysctl '{key}' is not allowed in host network namespace")
+
+
+def _check_security(host: dict) -> None:
+    """SecurityOpt, Sysctls, Devices, Tmpfs and CpusetCpus: refused at create, with one line."""
+    validate_security_opts(_str_list(host.get("SecurityOpt"), "SecurityOpt") or [])
+    for key in ("CapAdd", "CapDrop"):
+        for cap in _str_list(host.get(key), key) or []:
+            normalize_cap(cap)
+    check_sysctls(host.get("Sysctls") or {}, host.get("NetworkMode") or "")
+    for d in host.get("Devices") or []:
+        if not isinstance(d, dict) or not isinstance(d.get("PathOnHost"), str) or \
+                not str(d.get("PathOnHost")).startswith("/"):
+            raise InvalidArgument(f"invalid device mapping: {d!r}")
+        for key in ("PathInContainer", "CgroupPermissions"):
+            if d.get(key) is not None and not isinstance(d[key], str):
+                raise InvalidArgument(f"invalid device mapping: {d!r}")
+        perms = d.get("CgroupPermissions") or "rwm"
+        if set(perms) - set("rwm"):
+            raise InvalidArgument(f"invalid device mode: {perms}")
+    for dest, options in (host.get("Tmpfs") or {}).items():
+        if options is not None and not isinstance(options, str):
+            raise InvalidArgument(f"invalid tmpfs options for {dest}")
+        tmpfs_options(dest, options or "")
+    ulimits = host.get("Ulimits") or []
+    if not all(isinstance(u, dict) for u in ulimits):
+        raise InvalidArgument("HostConfig.Ulimits: every element must be an object")
+    build_rlimits(ulimits)
+    # What start would refuse (limits that do not fit together, devices that are not there)
+    # is refused now: a client waiting for an --rm container's removal must not wait forever.
+    resources(SpecOptions(
+        rootfs="", args=["true"], env=[], memory=host.get("Memory") or 0,
+        memory_swap=host.get("MemorySwap") or 0,
+        memory_reservation=host.get("MemoryReservation") or 0,
+        nano_cpus=host.get("NanoCpus") or 0, cpu_shares=host.get("CpuShares") or 0,
+        pids_limit=host.get("PidsLimit") or 0, cpuset_cpus=host.get("CpusetCpus") or "",
+        devices=[] if host.get("Privileged") else list(host.get("Devices") or [])))
 
 
 def _env_key(e: str) -> str:

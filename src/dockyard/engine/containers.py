@@ -18,6 +18,8 @@ from ..container.model import Container
 from ..container.names import random_name
 from ..container.repo import ContainerRepo, validate_name
 from ..errors import Conflict, InvalidArgument, NotFound, NotModified, RuntimeFailure
+from ..runtime.caps import effective_caps
+from ..runtime.seccomp import parse_security_opts, seccomp_for
 from ..runtime.spec import SpecOptions, build_spec
 from ..runtime.stats import oom_killed
 from ..util import new_id, rfc3339_nano
@@ -352,6 +354,7 @@ class ContainerService:
         if c.config.get("Tty") and not any(e.startswith("TERM=") for e in env):
             env.append("TERM=xterm")
         args = [c.path] + list(c.args)
+        security = list(h.get("SecurityOpt") or [])
         if h.get("Init"):
             # Docker's --init: a static init bind-mounted read-only at /sbin/docker-init, as
             # pid 1, forwarding signals and reaping zombies.
@@ -382,6 +385,15 @@ class ContainerService:
             cgroups_path=self.cgroup_path(c.id),
             labels=dict(c.config.get("Labels") or {}),
             shm_size=int(h.get("ShmSize") or 64 * 1024 * 1024),
+            memory_reservation=int(h.get("MemoryReservation") or 0),
+            cpuset_cpus=str(h.get("CpusetCpus") or ""),
+            devices=list(h.get("Devices") or []),
+            sysctls=dict(h.get("Sysctls") or {}),
+            tmpfs=dict(h.get("Tmpfs") or {}),
+            seccomp=seccomp_for(security, effective_caps(
+                list(h.get("CapAdd") or []), list(h.get("CapDrop") or []), privileged=False),
+                bool(h.get("Privileged"))),
+            no_new_privileges=parse_security_opts(security).no_new_privileges,
         )
 
     # ---- exits ----------------------------------------------------------------------------

@@ -62,6 +62,8 @@ class SpecOptions:
     cap_drop: list[str] = field(default_factory=list)
     memory: int = 0
     memory_swap: int = 0
+    memory_reservation: int = 0
+    cpuset_cpus: str = ""
     nano_cpus: int = 0
     cpu_shares: int = 0
     pids_limit: int = 0
@@ -77,6 +79,9 @@ class SpecOptions:
     stop_signal: str = ""
     masked_paths: list[str] | None = None  # None = Docker's defaults
     readonly_paths: list[str] | None = None
+    devices: list[dict] = field(default_factory=list)  # HostConfig.Devices
+    sysctls: dict = field(default_factory=dict)
+    tmpfs: dict = field(default_factory=dict)  # HostConfig.Tmpfs: destination → options
 
 
 def build_spec(opts: SpecOptions) -> dict[str, Any]:
@@ -119,6 +124,10 @@ def build_spec(opts: SpecOptions) -> dict[str, Any]:
         linux["cgroupsPath"] = opts.cgroups_path
     if opts.privileged:
         linux["devices"] = host_devices()
+    elif opts.devices:
+        linux["devices"] = [d for d, _ in _user_devices(opts.devices)]
+    if opts.sysctls:
+        linux["sysctl"] = {str(k): str(v) for k, v in opts.sysctls.items()}
     if opts.seccomp is not None and not opts.privileged:
         linux["seccomp"] = opts.seccomp
 
@@ -172,17 +181,21 @@ def build_rlimits(ulimits: list[dict]) -> list[dict[str, Any]]:
         if soft == -1:
             soft = _MAX_U64
         if hard == -1:
-            hard = _MAX_U64
+            hard = _MAX_U64  # "unlimited": as much as this host allows
         if soft < 0 or hard < 0:
             raise InvalidArgument(f"invalid ulimit value for {name}: must not be negative")
         if soft > hard:
             raise InvalidArgument(f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
         by_name[name] = (soft, hard)
+    asked = set(by_name)
     if "nofile" not in by_name:
         by_name["nofile"] = (DEFAULT_NOFILE, DEFAULT_NOFILE)
     out = []
     for name, (soft, hard) in by_name.items():
         cap = host_hard_limit(RLIMITS[name])
+        if name in asked and cap < hard < _MAX_U64:
+            raise InvalidArgument(f"ulimit {name}: hard limit {hard} is above this host's hard "
+                                  f"limit {cap}")
         hard = min(hard, cap)
         out.append({"type": "RLIMIT_" + name.upper(), "hard": hard, "soft": min(soft, hard)})
     return out
@@ -192,7 +205,7 @@ def _resources(opts: SpecOptions) -> dict[str, Any]:
     if opts.privileged:
         devices = [{"allow": True, "access": "rwm"}]
     else:
-        devices = default_device_rules()
+        devices = default_device_rules() + [rule for _, rule in _user_devices(opts.devices)]
     res: dict[str, Any] = {"devices": devices}
     for name, val in (("memory", opts.memory), ("memory_swap", opts.memory_swap),
                       ("nano_cpus", opts.nano_cpus), ("cpu_shares", opts.cpu_shares)):  # fmt: skip
@@ -213,11 +226,20 @@ def _resources(opts: SpecOptions) -> dict[str, Any]:
             # -1: unlimited swap, leave unset
     elif opts.memory_swap > 0:
         raise InvalidArgument("You should always set the Memory limit when using Memoryswap limit")
+    if opts.memory_reservation < 0:
+        raise InvalidArgument(f"invalid memory reservation: {opts.memory_reservation}")
+    if opts.memory_reservation:
+        if opts.memory and opts.memory_reservation > opts.memory:
+            raise InvalidArgument("Minimum memory limit can not be less than memory reservation "
+                                  "limit, see usage")
+        mem["reservation"] = opts.memory_reservation
     if mem:
         res["memory"] = mem
-    cpu: dict[str, int] = {}
+    cpu: dict[str, Any] = {}
     if opts.cpu_shares:
         cpu["shares"] = opts.cpu_shares
+    if opts.cpuset_cpus:
+        cpu["cpus"] = check_cpuset(opts.cpuset_cpus)
     if opts.nano_cpus:
         period = 100000
         quota = opts.nano_cpus * period // 1_000_000_000
@@ -230,6 +252,63 @@ def _resources(opts: SpecOptions) -> dict[str, Any]:
     if opts.pids_limit:
         res["pids"] = {"limit": -1 if opts.pids_limit < 0 else opts.pids_limit}
     return res
+
+
+def check_cpuset(text: str, online: str | None = None) -> str:
+    """``0-1,3`` style lists, each CPU present on this host (as Docker checks)."""
+    if online is None:
+        try:
+            with open("/sys/devices/system/cpu/online") as f:
+                online = f.read().strip()
+        except OSError:
+            online = ""
+    have = _cpu_list(online, "") if online else None
+    want = _cpu_list(text, text)
+    if have is not None and not want <= have:
+        raise InvalidArgument(f"Requested CPUs are not available - requested {text}, available: {online}")
+    return text
+
+
+def _cpu_list(text: str, raw: str) -> set[int]:
+    cpus: set[int] = set()
+    for part in text.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()):
+            raise InvalidArgument(f"Invalid value {raw} for cpuset cpus")
+        a, b = int(lo), int(hi) if dash else int(lo)
+        if b < a or b > 4096:
+            raise InvalidArgument(f"Invalid value {raw} for cpuset cpus")
+        cpus.update(range(a, b + 1))
+    return cpus
+
+
+def _user_devices(devices: list[dict]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """HostConfig.Devices → (linux.devices node, device cgroup rule) pairs."""
+    out = []
+    for d in devices:
+        host = str(d.get("PathOnHost") or "")
+        inside = str(d.get("PathInContainer") or host)
+        perms = str(d.get("CgroupPermissions") or "rwm")
+        if not host.startswith("/") or not inside.startswith("/") or not perms or set(perms) - set("rwm"):
+            raise InvalidArgument(f"invalid device mapping: {host}:{inside}:{perms}")
+        try:
+            st = os.stat(host)
+        except OSError as e:
+            raise InvalidArgument(f"error gathering device information while adding custom "
+                                  f"device \"{host}\": {e.strerror.lower()}") from None
+        if stat.S_ISCHR(st.st_mode):
+            kind = "c"
+        elif stat.S_ISBLK(st.st_mode):
+            kind = "b"
+        else:
+            raise InvalidArgument(f"error gathering device information while adding custom "
+                                  f"device \"{host}\": not a device node")
+        major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        node = {"path": inside, "type": kind, "major": major, "minor": minor,
+                "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
+        rule = {"allow": True, "type": kind, "major": major, "minor": minor, "access": perms}
+        out.append((node, rule))
+    return out
 
 
 def resources(opts: SpecOptions) -> dict[str, Any]:
@@ -304,8 +383,35 @@ def _mounts(opts: SpecOptions) -> list[dict[str, Any]]:
          "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={opts.shm_size or DEFAULT_SHM}"]},
     ]  # fmt: skip
     # A user mount on the same destination replaces the default one, as in Docker.
-    dests = {m.get("destination") for m in opts.extra_mounts}
+    dests = {m.get("destination") for m in opts.extra_mounts} | set(opts.tmpfs)
     for m in opts.extra_mounts:
         if not isinstance(m, dict) or not str(m.get("destination", "")).startswith("/"):
             raise InvalidArgument(f"invalid mount: {m!r}")
-    return [m for m in mounts if m["destination"] not in dests] + [dict(m) for m in opts.extra_mounts]
+    tmpfs = [{"destination": str(dest), "type": "tmpfs", "source": "tmpfs",
+              "options": tmpfs_options(str(dest), str(options or ""))}
+             for dest, options in opts.tmpfs.items()]
+    return ([m for m in mounts if m["destination"] not in dests] + tmpfs
+            + [dict(m) for m in opts.extra_mounts])
+
+
+_TMPFS_FLAGS = {"ro", "rw", "exec", "noexec", "suid", "nosuid", "dev", "nodev", "atime",
+                "noatime", "relatime", "strictatime", "nodiratime", "diratime"}
+_TMPFS_DATA = {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "mpol"}
+
+
+def tmpfs_options(dest: str, options: str) -> list[str]:
+    """Docker's ``--tmpfs /run:size=64m,mode=1777``: noexec,nosuid,nodev unless overridden."""
+    if not dest.startswith("/") or dest == "/":
+        raise InvalidArgument(f"invalid tmpfs mount destination: {dest!r}")
+    out = ["nosuid", "nodev", "noexec"]
+    for opt in filter(None, (o.strip() for o in options.split(","))):
+        key, eq, value = opt.partition("=")
+        if eq and key in _TMPFS_DATA and value and all(ch.isalnum() or ch in ":-." for ch in value):
+            out.append(opt)
+        elif not eq and key in _TMPFS_FLAGS:
+            opposite = key[2:] if key.startswith("no") else "no" + key
+            out = [o for o in out if o != opposite]
+            out.append(key)
+        else:
+            raise InvalidArgument(f"invalid tmpfs option {opt!r} for {dest}")
+    return out

@@ -1,0 +1,161 @@
+"""The default seccomp profile, masked /proc paths, read-only /sys, and what lifts them."""
+
+from __future__ import annotations
+
+import json
+
+import docker
+import pytest
+
+from dockyard.runtime.seccomp import CLONE_NEWUSER, default_profile, native_arches
+
+CHECKS = (
+    "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status; "
+    "unshare -U true; echo unshare=$?; "
+    "mount -t tmpfs none /tmp; echo mount=$?; "
+    "echo timer_list=$(wc -c < /proc/timer_list); "
+    "head -c1 /proc/kcore >/dev/null 2>&1; echo kcore=$?; "
+    "touch /sys/probe; echo sys=$?"
+)
+
+
+def _values(text: str) -> dict[str, str]:
+    out = {}
+    for line in text.splitlines():
+        for sep in ("=", ":"):
+            if sep in line:
+                k, _, v = line.partition(sep)
+                out[k.strip()] = v.strip()
+                break
+    return out
+
+
+def test_default_container_refuses_mount_and_unshare(cli):
+    r = cli("run", "--rm", "busybox", "sh", "-c", CHECKS)
+    assert r.returncode == 0, r.stderr
+    v = _values(r.stdout.decode())
+    err = r.stderr.decode()
+    assert v["Seccomp"] == "2" and v["NoNewPrivs"] == "0"
+    assert v["unshare"] != "0" and "unshare(0x10000000): Operation not permitted" in err
+    assert v["mount"] != "0" and "permission denied" in err
+    assert v["timer_list"] == "0"  # masked: reads as /dev/null
+    assert v["kcore"] != "0"  # masked (or absent on this kernel): never readable
+    assert v["sys"] != "0" and "Read-only file system" in err
+
+
+def test_privileged_lifts_profile_masks_and_readonly_sys(cli):
+    r = cli("run", "--rm", "--privileged", "busybox", "sh", "-c", CHECKS + "; rm -f /sys/probe")
+    v = _values(r.stdout.decode())
+    assert v["Seccomp"] == "0"
+    assert v["unshare"] == "0" and v["mount"] == "0", r.stderr
+    assert int(v["timer_list"]) > 0
+    # /sys is writable (a plain file cannot be made in sysfs, so the error is not EROFS).
+    assert "Read-only file system" not in r.stderr.decode()
+    mounts = cli.ok("run", "--rm", "--privileged", "busybox", "grep", " /sys ", "/proc/mounts")
+    assert " rw," in mounts
+
+
+def test_unconfined_and_no_new_privileges(cli):
+    r = cli("run", "--rm", "--security-opt", "seccomp=unconfined", "--security-opt",
+            "no-new-privileges", "busybox", "sh", "-c", CHECKS)
+    v = _values(r.stdout.decode())
+    assert v["Seccomp"] == "0" and v["NoNewPrivs"] == "1"
+    assert v["unshare"] == "0"  # user namespaces need no capability
+    assert v["mount"] != "0"  # still no CAP_SYS_ADMIN
+    out = cli.ok("run", "--rm", "--security-opt", "no-new-privileges=true", "busybox",
+                 "grep", "NoNewPrivs", "/proc/self/status")
+    assert out.split() == ["NoNewPrivs:", "1"]
+
+
+def test_cap_sys_admin_lifts_mount_and_unshare(cli):
+    r = cli("run", "--rm", "--cap-add", "SYS_ADMIN", "busybox", "sh", "-c", CHECKS)
+    v = _values(r.stdout.decode())
+    assert v["Seccomp"] == "2"
+    assert v["unshare"] == "0" and v["mount"] == "0", r.stderr
+
+
+def test_profile_file_replaces_the_default(cli, tmp_path):
+    profile = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "archMap": [{"architecture": "SCMP_ARCH_X86_64",
+                     "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+                    {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]}],
+        "syscalls": [
+            {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+            # Only for containers with CAP_SYS_ADMIN: not this one.
+            {"names": ["uname"], "action": "SCMP_ACT_ERRNO", "includes": {"caps": ["CAP_SYS_ADMIN"]}},
+        ],
+    }
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(profile, indent=2))
+    r = cli("run", "--rm", "--security-opt", f"seccomp={path}", "busybox", "sh", "-c",
+            "mkdir /tmp/d; echo mkdir=$?; unshare -U true; echo unshare=$?; uname >/dev/null; "
+            "echo uname=$?")
+    v = _values(r.stdout.decode())
+    assert v == {"mkdir": "1", "unshare": "0", "uname": "0"}, (r.stdout, r.stderr)
+    assert "Operation not permitted" in r.stderr.decode()
+
+
+def test_unreadable_or_bad_profiles_are_refused(cli, tmp_path):
+    r = cli("run", "--rm", "--security-opt", f"seccomp={tmp_path}/missing.json", "busybox", "true")
+    assert r.returncode != 0 and b"seccomp" in r.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"defaultAction": "SCMP_ACT_BOGUS"}')
+    r = cli("run", "--rm", "--security-opt", f"seccomp={bad}", "busybox", "true")
+    assert r.returncode == 125 and b"SCMP_ACT_BOGUS" in r.stderr, r.stderr
+    r = cli("run", "--rm", "--security-opt", "bogus=1", "busybox", "true")
+    assert r.returncode != 0 and b"security-opt" in r.stderr
+
+
+def test_everyday_programs_work_under_the_profile(cli, names):
+    name = names()
+    cli.ok("run", "-d", "--name", name, "busybox", "sh", "-c",
+           "mkdir -p /www && echo served > /www/index.html && httpd -f -p 127.0.0.1:8080 -h /www")
+    out = cli.ok("exec", name, "sh", "-c",
+                 "for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O- http://127.0.0.1:8080/ && break; "
+                 "sleep 0.2; done; ls /bin >/dev/null && echo ls-ok; ps | grep -c httpd; "
+                 "top -b -n1 | head -1 | cut -c1-4; date >/dev/null && echo date-ok")
+    lines = out.split()
+    assert lines[0] == "served" and "ls-ok" in lines and "date-ok" in lines and "Mem:" in lines
+    r = cli("exec", name, "unshare", "-U", "true")
+    assert r.returncode != 0 and b"Operation not permitted" in r.stderr
+    # A terminal: the process sees a tty and still runs under the filter.
+    out = cli.ok("run", "--rm", "-t", "busybox", "sh", "-c",
+                 "test -t 1 && echo tty; grep Seccomp: /proc/self/status")
+    assert "tty" in out and "Seccomp:\t2" in out
+
+
+def test_api_refuses_bad_security_options(daemon):
+    client = docker.DockerClient(base_url=daemon.host)
+    try:
+        for opt in (['seccomp={"defaultAction": 7}'], ["seccomp={not json"], ["bogus"]):
+            with pytest.raises(docker.errors.APIError) as e:
+                client.containers.create("busybox", "true", security_opt=opt)
+            assert e.value.status_code == 400, opt
+        c = client.containers.create("busybox", "true", security_opt=["seccomp=unconfined"])
+        try:
+            assert c.attrs["HostConfig"]["SecurityOpt"] == ["seccomp=unconfined"]
+        finally:
+            c.remove(force=True)
+    finally:
+        client.close()
+
+
+def test_default_profile_shape():
+    p = default_profile(["CAP_CHOWN"], "x86_64")
+    assert p["architectures"] == ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    assert native_arches("aarch64")[0] == "SCMP_ARCH_AARCH64"
+    denied = {n for r in p["syscalls"] if not r.get("args") for n in r["names"]}
+    for call in ("unshare", "mount", "umount2", "keyctl", "add_key", "request_key", "kexec_load",
+                 "kexec_file_load", "bpf", "perf_event_open", "init_module", "finit_module",
+                 "delete_module", "reboot", "swapon", "swapoff", "setns", "pivot_root",
+                 "open_by_handle_at", "userfaultfd", "acct", "clock_settime", "settimeofday"):
+        assert call in denied, call
+    clone_flags = [r["args"][0]["value"] for r in p["syscalls"] if r["names"] == ["clone"]]
+    assert CLONE_NEWUSER in clone_flags
+    # Built once per capability set: the same object comes back.
+    assert default_profile(["CAP_CHOWN"], "x86_64") is p
+    lifted = default_profile(["CAP_SYS_ADMIN", "CAP_SYS_TIME"], "x86_64")
+    names = {n for r in lifted["syscalls"] for n in r["names"]}
+    assert "mount" not in names and "clock_settime" not in names and "clone" not in names
+    assert "kexec_load" in names and "keyctl" in names
