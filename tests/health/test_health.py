@@ -43,8 +43,6 @@ def test_starting_then_unhealthy_keeps_last_five_results(cli, daemon, names):
     name = names()
     cli.ok("run", "-d", "--name", name, "--health-interval", "150ms", "--health-retries", "3",
            "--health-cmd", "echo bad; exit 3", "busybox", "sleep", "1000")
-    status = cli.ok("ps", "--filter", f"name={name}", "--format", "{{.Status}}").strip()
-    assert status.endswith("(health: starting)"), status
     until(lambda: _health(daemon, name).get("Status") == "unhealthy", what="unhealthy")
     h = until(lambda: (x := _health(daemon, name))["FailingStreak"] >= 7 and x, what="streak")
     assert h["Status"] == "unhealthy"
@@ -54,6 +52,20 @@ def test_starting_then_unhealthy_keeps_last_five_results(cli, daemon, names):
     assert status.endswith("(unhealthy)"), status
     # The check does not kill or restart anything on its own (Docker's behaviour).
     assert inspect(daemon, name)["State"]["Status"] == "running"
+
+
+def test_failures_in_the_start_period_do_not_count(cli, daemon, names):
+    name = names()
+    cli.ok("run", "-d", "--name", name, "--health-interval", "100ms", "--health-retries", "1",
+           "--health-start-period", "1h", "--health-cmd", "exit 1", "busybox", "sleep", "1000")
+    h = until(lambda: (x := _health(daemon, name)) and len(x["Log"]) >= 3 and x,
+              what="three probes")
+    assert h["Status"] == "starting" and h["FailingStreak"] == 0
+    assert all(r["ExitCode"] == 1 for r in h["Log"])
+    status = cli.ok("ps", "--filter", f"name={name}", "--format", "{{.Status}}").strip()
+    assert status.endswith("(health: starting)"), status
+    assert inspect(daemon, name)["Id"] in cli.ok("ps", "-q", "--no-trunc", "--filter",
+                                                "health=starting").split()
 
 
 def test_probe_over_its_timeout_is_killed(cli, daemon, names):
