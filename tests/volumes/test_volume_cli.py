@@ -315,3 +315,16 @@ def test_system_df_counts_volumes(daemon, cleanup):
     assert request(daemon.sock, "GET", "/v1.43/volumes/no-such-vol-x")[0] == 404
     status, _, body = request(daemon.sock, "DELETE", f"/v1.43/volumes/{v}")
     assert status == 409 and b"volume is in use" in body
+
+
+def test_home_relative_bind_is_made_absolute_by_the_client(daemon):
+    home = tempfile.mkdtemp(prefix="dockyard-home-")
+    try:
+        r = daemon.cli("run", "--rm", "-v", "~/sub:/d", "busybox", "sh", "-c", "echo x > /d/f",
+                       env={"HOME": home})
+        _ok(r)
+        assert open(os.path.join(home, "sub", "f")).read() == "x\n"
+    finally:
+        import shutil
+
+        shutil.rmtree(home)

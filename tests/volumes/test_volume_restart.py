@@ -40,3 +40,28 @@ def test_restart_reconciles_volume_mounts_and_leftovers(fresh_daemon):
     _ok(d.cli("rm", "-f", "svc"))
     assert _volume_mounts(d) == []
     assert sorted(_ok(d.cli("volume", "ls", "-q")).split()) == ["unused", "used"]
+
+
+def test_no_mount_or_volume_left_after_many_cycles(daemon):
+    """create/start/rm with a tmpfs volume, a named volume, an anonymous one and --tmpfs:
+    nothing mounted and no volume left behind afterwards."""
+    import uuid
+
+    tag = uuid.uuid4().hex[:6]
+    tv, nv = f"cyc-t-{tag}", f"cyc-n-{tag}"
+    _ok(daemon.cli("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", tv))
+    before = set(_ok(daemon.cli("volume", "ls", "-q")).split())
+    try:
+        for i in range(15):
+            name = f"cyc-{tag}-{i}"
+            _ok(daemon.cli("create", "--name", name, "-v", f"{tv}:/t", "-v", f"{nv}:/n",
+                           "-v", "/anon", "--tmpfs", "/scratch", "busybox", "sh", "-c",
+                           f"echo {i} >> /n/log"))
+            _ok(daemon.cli("start", "-a", name))
+            _ok(daemon.cli("rm", "-v", name))
+        assert _volume_mounts(daemon) == []
+        assert set(_ok(daemon.cli("volume", "ls", "-q")).split()) == before | {nv}
+        out = _ok(daemon.cli("run", "--rm", "-v", f"{nv}:/n", "busybox", "wc", "-l", "/n/log"))
+        assert out.split()[0] == "15"
+    finally:
+        daemon.cli("volume", "rm", "-f", tv, nv)

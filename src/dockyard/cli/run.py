@@ -310,6 +310,10 @@ def build_create_body(opts: dict[str, Any], image: str, cmd: list[str],
     binds: list[str] = []
     volumes: dict[str, dict] = {}
     for item in opts["volume"]:
+        if item.startswith((".", "~")) and ":" in item:
+            # docker 23+: a relative or ~ host path is made absolute by the client
+            src, _, rest = item.partition(":")
+            item = os.path.abspath(os.path.expanduser(src)) + ":" + rest
         if ":" in item:
             binds.append(item)
         else:
