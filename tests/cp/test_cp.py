@@ -65,6 +65,16 @@ def test_copy_in_file_and_directory(cli, daemon, ctr, tmp_path):
     assert r.returncode != 0 and _missing(r.stderr)
 
 
+def test_owner_is_root_unless_archive_mode(cli, daemon, ctr, tmp_path):
+    f = tmp_path / "owned.txt"
+    f.write_text("mine\n")
+    os.chown(f, 1234, 4321)
+    cli.ok("cp", str(f), f"{ctr}:/data/plain.txt")
+    assert _exec(daemon, ctr, "stat", "-c", "%u:%g", "/data/plain.txt").strip() == "0:0"
+    cli.ok("cp", "-a", str(f), f"{ctr}:/data/kept.txt")
+    assert _exec(daemon, ctr, "stat", "-c", "%u:%g", "/data/kept.txt").strip() == "1234:4321"
+
+
 def test_tar_on_stdin_and_stdout(cli, daemon, ctr):
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:

@@ -142,7 +142,8 @@ def _to_container(ctx: Context, src: str, ctr: str, dest: str, archive: bool,
                   follow: bool) -> int:
     client = ctx.client
     if src == "-":
-        client.request("PUT", f"/containers/{ctr}/archive", {"path": dest},
+        client.request("PUT", f"/containers/{ctr}/archive",
+                       {"path": dest, "copyUIDGID": "1" if archive else None},
                        body=sys.stdin.buffer).read()
         return 0
     if not os.path.lexists(src):
@@ -183,6 +184,7 @@ def _to_container(ctx: Context, src: str, ctr: str, dest: str, archive: bool,
     t = threading.Thread(target=produce, daemon=True)
     t.start()
     with os.fdopen(r, "rb") as body:
-        client.request("PUT", f"/containers/{ctr}/archive", {"path": into}, body=body).read()
+        client.request("PUT", f"/containers/{ctr}/archive",
+                       {"path": into, "copyUIDGID": "1" if archive else None}, body=body).read()
     t.join()
     return 0

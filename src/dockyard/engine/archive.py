@@ -270,7 +270,8 @@ class ArchiveService:
         finally:
             t.close()
         try:
-            apply_tar(body, f"/proc/self/fd/{fd}", whiteout="delete", same_owner=True)
+            # Docker: what is copied in belongs to root, unless -a (copyUIDGID) keeps owners.
+            apply_tar(body, f"/proc/self/fd/{fd}", whiteout="delete", same_owner=copy_uid_gid)
         except OSError as e:
             if e.errno == errno.EROFS:
                 raise Forbidden("container rootfs is marked read-only") from None
