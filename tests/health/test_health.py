@@ -173,3 +173,19 @@ def test_bad_flags_are_refused(daemon):
     assert r.returncode != 0 and b"health-on-failure" in r.stderr
     r = daemon.cli("run", "--no-healthcheck", "--health-cmd", "true", "busybox", "true")
     assert r.returncode != 0
+
+
+def test_checks_go_on_after_a_daemon_restart(fresh_daemon):
+    d = fresh_daemon
+    d.import_busybox()
+    name = "hc-restart"
+    r = d.cli("run", "-d", "--name", name, "--health-interval", "200ms", "--health-cmd", "true",
+              "busybox", "sleep", "1000")
+    assert r.returncode == 0, r.stderr
+    until(lambda: _health(d, name).get("Status") == "healthy", what="healthy")
+    d.stop()
+    d.start()
+    assert _health(d, name)["Status"] == "healthy"  # kept in the record
+    last = _health(d, name)["Log"][-1]["End"]
+    until(lambda: _health(d, name)["Log"][-1]["End"] > last, what="a probe after the restart")
+    d.cli("rm", "-f", name)
