@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import docker
 import pytest
 
@@ -109,3 +111,29 @@ def test_shm_size(cli):
     assert out.splitlines()[-1].split()[1] == "16384"
     out = cli.ok("run", "--rm", "busybox", "df", "-k", "/dev/shm")
     assert out.splitlines()[-1].split()[1] == "65536"
+
+
+def test_inspect_shows_security_settings(cli, names):
+    name = names()
+    cli.ok("create", "--name", name, "--cap-add", "NET_ADMIN", "--cap-drop", "MKNOD",
+           "--read-only", "--tmpfs", "/run:size=64m,mode=1777", "--device", "/dev/fuse",
+           "--sysctl", "net.ipv4.ip_forward=1", "--security-opt", "no-new-privileges",
+           "--shm-size", "16m", "busybox", "true")
+    host = json.loads(cli.ok("inspect", name))[0]["HostConfig"]
+    # Kept as sent (docker 28's CLI sends the CAP_ spelling).
+    assert [c.removeprefix("CAP_") for c in host["CapAdd"]] == ["NET_ADMIN"]
+    assert [c.removeprefix("CAP_") for c in host["CapDrop"]] == ["MKNOD"]
+    assert host["ReadonlyRootfs"] is True and host["ShmSize"] == 16 << 20
+    assert host["Tmpfs"] == {"/run": "size=64m,mode=1777"}
+    assert host["Sysctls"] == {"net.ipv4.ip_forward": "1"}
+    assert host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["Devices"] == [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse",
+                                "CgroupPermissions": "rwm"}]
+
+
+def test_exec_inherits_no_new_privileges_and_filter(cli, names):
+    name = names()
+    cli.ok("run", "-d", "--name", name, "--security-opt", "no-new-privileges:true", "busybox",
+           "sleep", "1000")
+    out = cli.ok("exec", name, "grep", "-E", "^(NoNewPrivs|Seccomp):", "/proc/self/status")
+    assert out.split() == ["NoNewPrivs:", "1", "Seccomp:", "2"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import docker
 import pytest
@@ -159,3 +161,24 @@ def test_default_profile_shape():
     names = {n for r in lifted["syscalls"] for n in r["names"]}
     assert "mount" not in names and "clock_settime" not in names and "clone" not in names
     assert "kexec_load" in names and "keyctl" in names
+
+
+@pytest.fixture(scope="module")
+def abiprobe(tmp_path_factory):
+    """A static probe (built with gcc from abiprobe.c) asking for a user namespace through
+    clone(2) flags and through the i386 and x32 system call ABIs."""
+    out = tmp_path_factory.mktemp("abiprobe")
+    src = os.path.join(os.path.dirname(__file__), "abiprobe.c")
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(out / "abiprobe"), src], check=True)
+    return str(out)
+
+
+def test_clone_flags_and_other_abis_are_filtered(cli, abiprobe):
+    mount = ["-v", f"{abiprobe}:/probe:ro"]
+    v = _values(cli.ok("run", "--rm", *mount, "busybox", "/probe/abiprobe"))
+    assert v["clone"] == "Operation not permitted"
+    assert v["i386"] == "Operation not permitted"  # int $0x80 reaches the same filter
+    assert v["x32"] in ("Operation not permitted", "Function not implemented")
+    v = _values(cli.ok("run", "--rm", *mount, "--security-opt", "seccomp=unconfined",
+                       "busybox", "/probe/abiprobe"))
+    assert v["clone"] == "ok" and v["i386"] == "ok"
