@@ -182,3 +182,19 @@ def test_clone_flags_and_other_abis_are_filtered(cli, abiprobe):
     v = _values(cli.ok("run", "--rm", *mount, "--security-opt", "seccomp=unconfined",
                        "busybox", "/probe/abiprobe"))
     assert v["clone"] == "ok" and v["i386"] == "ok"
+
+
+REFUSED = ("keyctl", "add_key", "request_key", "kexec_load", "kexec_file_load", "bpf",
+           "perf_event_open", "init_module", "finit_module", "delete_module", "reboot", "swapon",
+           "swapoff", "setns", "pivot_root", "open_by_handle_at", "userfaultfd", "acct",
+           "clock_settime", "settimeofday", "umount2")
+
+
+def test_listed_calls_fail_with_eperm(cli, abiprobe):
+    mount = ["-v", f"{abiprobe}:/probe:ro"]
+    v = _values(cli.ok("run", "--rm", *mount, "busybox", "/probe/abiprobe", "calls"))
+    assert {k: v[k] for k in REFUSED} == {k: "Operation not permitted" for k in REFUSED}
+    # Without the filter the keyring calls work (they need no capability): the filter refused.
+    v = _values(cli.ok("run", "--rm", *mount, "--security-opt", "seccomp=unconfined",
+                       "busybox", "/probe/abiprobe", "calls"))
+    assert v["keyctl"] == "ok" and v["add_key"] == "ok"
