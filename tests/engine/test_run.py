@@ -176,3 +176,17 @@ def test_sandbox_defaults(daemon):
     assert "sys-writable" not in lines
     assert lines[0] == "lo" and lines[1].startswith("CapBnd:")
     assert lines[1].split()[1] == "00000000a80425fb"  # Docker's default 14 capabilities
+
+
+def test_run_rm_with_a_start_time_error_is_removed(daemon):
+    """Any start failure of an auto-remove container removes it, so `run --rm` returns
+    (docker 28's CLI waits for the removal)."""
+    name = _name()
+    r = daemon.cli("run", "--rm", "--name", name, "-u", "nosuchuser", "busybox", "true",
+                   timeout=30)
+    assert r.returncode == 125
+    assert b"unable to find user nosuchuser" in r.stderr
+    for _ in range(100):
+        if daemon.cli("inspect", name).returncode != 0:
+            break
+    assert daemon.cli("inspect", name).returncode != 0

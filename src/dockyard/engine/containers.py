@@ -223,12 +223,13 @@ class ContainerService:
             sm.check("start", c.state.status, ref)
             try:
                 pid = await asyncio.to_thread(self._start_blocking, c, self._prepared.pop(c.id, None))
-            except RuntimeFailure as e:
+            except Exception as e:
                 # Docker leaves a never-started container "created", with the error and code.
                 c.state.status = "exited" if c.has_been_started else c.state.status
-                c.state.exit_code = e.exit_code
+                c.state.exit_code = e.exit_code if isinstance(e, RuntimeFailure) else 125
                 c.state.error = str(e)
                 self.repo.save(c)
+                # Whatever failed, an auto-remove container goes: `run --rm` waits for that.
                 if c.host_config.get("AutoRemove"):
                     asyncio.get_running_loop().create_task(self._auto_remove(c))
                 raise
