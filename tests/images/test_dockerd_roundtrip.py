@@ -27,8 +27,10 @@ def dockerd():
     sock = os.path.join(base, "d.sock")
     cgroup_parent = f"dockyard-test-dockerd-{tag}"
     log = open(os.path.join(base, "dockerd.log"), "wb")  # noqa: SIM115 - closed below
+    # Its own network namespace: a dockerd with --bridge none deletes a docker0 it finds, and
+    # the host's docker0 (another dockerd's) must stay untouched.
     proc = subprocess.Popen(
-        [DOCKERD, "--data-root", os.path.join(base, "root"), "--exec-root",
+        ["unshare", "--net", "--", DOCKERD, "--data-root", os.path.join(base, "root"), "--exec-root",
          os.path.join(base, "x"), "-H", f"unix://{sock}", "--pidfile",
          os.path.join(base, "pid"), "--bridge", "none", "--iptables=false",
          "--ip-masq=false", "--cgroup-parent", cgroup_parent,
