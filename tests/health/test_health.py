@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import inspect, until
+from multicli import inspect, until
 
 FAST = ("--health-interval", "200ms", "--health-timeout", "5s")
 

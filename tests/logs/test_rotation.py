@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from conftest import inspect, until
 from daemonctl import DOCKYARD, Daemon
+from multicli import inspect, until
 
 WRITER = "i=0; while [ $i -lt {n} ]; do echo line-$i; i=$((i+1)); usleep {us}; done; {then}"
 
