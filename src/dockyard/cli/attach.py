@@ -41,45 +41,16 @@ class FrameWriter:
             del buf[:8 + size]
 
 
-_CTRL_PUNCT = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
-
-
 def parse_detach_keys(spec: str | None) -> bytes:
     """docker's ``--detach-keys`` (default ``ctrl-p,ctrl-q``) → the bytes typed."""
     from dockyard.cli.flags import UsageError
+    from dockyard.detachkeys import parse_detach_keys as parse
+    from dockyard.errors import InvalidArgument
 
-    out = bytearray()
-    for key in (spec or "ctrl-p,ctrl-q").split(","):
-        k = key.strip().lower()
-        if len(k) == 1:
-            out.append(ord(k))
-        elif k.startswith("ctrl-") and len(k) == 6 and "a" <= k[5] <= "z":
-            out.append(ord(k[5]) - ord("a") + 1)
-        elif k.startswith("ctrl-") and len(k) == 6 and k[5] in _CTRL_PUNCT:
-            out.append(_CTRL_PUNCT[k[5]])
-        else:
-            raise UsageError(f"invalid detach keys ({spec}): Unknown character: '{key}'")
-    return bytes(out)
-
-
-class _Escape:
-    """Finds the detach sequence in typed input, holding back a possible start of it."""
-
-    def __init__(self, keys: bytes):
-        self.keys = keys
-        self.held = b""
-
-    def feed(self, data: bytes) -> tuple[bytes, bool]:
-        buf = self.held + data
-        self.held = b""
-        i = buf.find(self.keys)
-        if i >= 0:
-            return buf[:i], True
-        for n in range(min(len(self.keys) - 1, len(buf)), 0, -1):
-            if self.keys.startswith(buf[-n:]):
-                self.held = buf[-n:]
-                return buf[:-n], False
-        return buf, False
+    try:
+        return parse(spec)
+    except InvalidArgument as e:
+        raise UsageError(f"invalid detach keys ({spec}): {e}") from None
 
 
 def pump(conn: Connection, tty: bool, stdin_fd: int | None, out_fd: int = 1,
@@ -109,7 +80,11 @@ def pump(conn: Connection, tty: bool, stdin_fd: int | None, out_fd: int = 1,
         rlist.append(exit_fd)
     else:
         exit_fd = None
-    escape = _Escape(detach_keys) if detach_keys and tty and stdin_fd is not None else None
+    escape = None
+    if detach_keys and tty and stdin_fd is not None:
+        from dockyard.detachkeys import DetachFilter
+
+        escape = DetachFilter(detach_keys)
     while True:
         ready, _, _ = select.select(rlist, [], [], timeout)
         if not ready:
