@@ -96,8 +96,14 @@ def _main_help() -> str:
             for short, long, kind, text in GLOBAL_SPEC]
     width = max(len(n) for n, _ in rows) + 3
     lines += [f"  {name.ljust(width)}{text}" for name, text in rows]
+    # Commands reached only through a group ("image prune" runs "image-prune") stay unlisted.
+    group_only = {v for subs in _GROUPS.values() for v in subs.values() if "-" in v}
+    lines += ["", "Management Commands:"]
+    what = {"container": "containers", "image": "images", "system": "dockyard"}
+    lines += [f"  {name.ljust(15)}Manage {what.get(name, name)}" for name in _GROUPS]
     lines += ["", "Commands:"]
-    lines += [f"  {name.ljust(15)}{summary}" for name, (_m, summary) in COMMANDS.items()]
+    lines += [f"  {name.ljust(15)}{summary}" for name, (_m, summary) in COMMANDS.items()
+              if name not in group_only]
     lines += ["", "Run 'dockyard COMMAND --help' for more information on a command.", ""]
     return "\n".join(lines)
 
