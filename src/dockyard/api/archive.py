@@ -10,8 +10,8 @@ from aiohttp import web
 
 from ..engine.archive import ArchiveService, Target, stat_header
 from ..errors import InvalidArgument
+from .body import consume_body
 from .filters import query_bool
-from .images import _BodyReader
 from .streaming import _LoopWriter
 
 log = logging.getLogger(__name__)
@@ -74,23 +74,11 @@ async def put(request: web.Request) -> web.Response:
     q = request.query
     svc = _svc(request)
     async with svc.root(request.match_info["id"], write=True) as root:
-        reader = _BodyReader()
-        job = asyncio.create_task(asyncio.to_thread(
-            reader.consume, lambda body: svc.extract(
-                root, path, body,
-                no_overwrite_dir_non_dir=query_bool(q.get("noOverwriteDirNonDir")),
-                copy_uid_gid=query_bool(q.get("copyUIDGID")))))
-        try:
-            while not reader.closed:
-                chunk = await request.content.read(1 << 20)
-                await asyncio.to_thread(reader.feed, chunk or None)
-                if not chunk:
-                    break
-        finally:
-            if not reader.closed:
-                await asyncio.to_thread(reader.feed, None)
-        await job
-    return web.Response(status=200)
+        await consume_body(request, lambda body: svc.extract(
+            root, path, body,
+            no_overwrite_dir_non_dir=query_bool(q.get("noOverwriteDirNonDir")),
+            copy_uid_gid=query_bool(q.get("copyUIDGID"))))
+        return web.Response(status=200)
 
 
 def register(r) -> None:

@@ -3,15 +3,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from aiohttp import web
 
 from ..errors import InvalidArgument, NotFound
 from ..image import saveload
+from .body import consume_body
 from .filters import query_bool
-from .images import _BodyReader
 from .streaming import stream_from_thread
 
 
@@ -43,19 +42,7 @@ async def save_one(request: web.Request) -> web.StreamResponse:
 async def load(request: web.Request) -> web.StreamResponse:
     store = request.app["engine"].images
     quiet = query_bool(request.query.get("quiet"))
-    reader = _BodyReader()
-    job = asyncio.create_task(asyncio.to_thread(
-        reader.consume, lambda body: saveload.load(store, body)))
-    try:
-        while not reader.closed:
-            chunk = await request.content.read(1 << 20)
-            await asyncio.to_thread(reader.feed, chunk or None)
-            if not chunk:
-                break
-    finally:
-        if not reader.closed:
-            await asyncio.to_thread(reader.feed, None)
-    lines = await job
+    lines = await consume_body(request, lambda body: saveload.load(store, body))
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     if not quiet:

@@ -2,13 +2,13 @@
 
 import asyncio
 import json
-import queue
 
 from aiohttp import web
 
 from .. import reference
 from ..errors import InvalidArgument, NotFound
 from . import convert
+from .body import consume_body
 from .filters import match_labels, parse_filters, query_bool
 
 _LIST_FILTERS = {"dangling", "label", "reference", "before", "since", "until"}
@@ -76,45 +76,6 @@ async def tag(request: web.Request) -> web.Response:
     return web.Response(status=201)
 
 
-class _BodyReader:
-    """A blocking file object fed from the request body, so the import runs in a thread while
-    the event loop keeps reading the socket (no spooling, bounded memory)."""
-
-    def __init__(self):
-        self._q: queue.Queue = queue.Queue(maxsize=16)
-        self._buf = b""
-        self._eof = False
-        self.closed = False  # set when the consumer is gone: the producer must not block
-
-    def feed(self, chunk: bytes | None) -> None:
-        while not self.closed:
-            try:
-                self._q.put(chunk, timeout=0.2)
-                return
-            except queue.Full:
-                continue
-
-    def read(self, n: int = -1) -> bytes:
-        while not self._eof and not self.closed and (n < 0 or len(self._buf) < n):
-            chunk = self._q.get()
-            if chunk is None:
-                self._eof = True
-            else:
-                self._buf += chunk
-        if n < 0:
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:n], self._buf[n:]
-        return out
-
-    def consume(self, fn, *args):
-        """Run ``fn(self, *args)``; whatever happens, stop the producer from waiting on us."""
-        try:
-            return fn(self, *args)
-        finally:
-            self.closed = True
-
-
 async def _import(request: web.Request) -> web.StreamResponse:
     q = request.query
     src = q.get("fromSrc")
@@ -130,21 +91,8 @@ async def _import(request: web.Request) -> web.StreamResponse:
             ref = ref.with_tag(tag_)
         repo_tag = ref.with_default_tag().familiar_string()
     changes = q.getall("changes", [])
-    reader = _BodyReader()
-    store = _images(request)
-    job = asyncio.create_task(asyncio.to_thread(
-        reader.consume, store.import_rootfs, repo_tag, changes, q.get("message", ""),
-        q.get("platform") or None))
-    try:
-        while not reader.closed:
-            chunk = await request.content.read(1 << 20)
-            await asyncio.to_thread(reader.feed, chunk or None)
-            if not chunk:
-                break
-    finally:
-        if not reader.closed:
-            await asyncio.to_thread(reader.feed, None)
-    img = await job
+    img = await consume_body(request, _images(request).import_rootfs, repo_tag, changes,
+                             q.get("message", ""), q.get("platform") or None)
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     await resp.write(json.dumps({"status": img.id}).encode() + b"\r\n")

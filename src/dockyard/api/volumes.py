@@ -9,8 +9,8 @@ from aiohttp import web
 from ..engine.volumes import volume_json
 from ..errors import InvalidArgument
 from .app import read_json
+from .body import consume_body
 from .filters import parse_filters, query_bool
-from .images import _BodyReader
 from .streaming import stream_from_thread
 
 _LIST_FILTERS = {"dangling", "name", "label", "driver"}
@@ -74,19 +74,7 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 async def import_(request: web.Request) -> web.Response:
     svc, name = _svc(request), request.match_info["name"]
-    reader = _BodyReader()
-    job = asyncio.create_task(asyncio.to_thread(reader.consume,
-                                                lambda body: svc.import_(name, body)))
-    try:
-        while not reader.closed:
-            chunk = await request.content.read(1 << 20)
-            await asyncio.to_thread(reader.feed, chunk or None)
-            if not chunk:
-                break
-    finally:
-        if not reader.closed:
-            await asyncio.to_thread(reader.feed, None)
-    v = await job
+    v = await consume_body(request, lambda body: svc.import_(name, body))
     return web.json_response(volume_json(v))
 
 
