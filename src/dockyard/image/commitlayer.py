@@ -17,7 +17,6 @@ import stat
 import tarfile
 from typing import BinaryIO
 
-from .. import digest as _digest
 from ..archive import (
     OVERLAY_OPAQUE_XATTR,
     WHITEOUT_OPAQUE,
@@ -29,7 +28,7 @@ from ..archive import (
 from ..store.content import ContentStore
 from ..store.snapshot import Snapshotter
 from .fsopt import WRITEBACK_EVERY, start_writeback
-from .layer import MEDIA_LAYER_GZIP, LayerInfo, _HashingWriter
+from .layer import LayerInfo, _HashingWriter, publish_layer
 
 try:
     from isal import igzip_threaded as _gz
@@ -219,17 +218,9 @@ def layer_from_upper(content: ContentStore, snapshots: Snapshotter, upper: str,
                 gz.close()
             raw.flush()
         staged.size = size
-        diff_id = f"sha256:{sink.hash.hexdigest()}"
-        digest = f"sha256:{blob.hash.hexdigest()}"
-        chain_id = _digest.chain_ids([parent_chain_id, diff_id])[1] if parent_chain_id \
-            else diff_id
-        content.adopt(tmp, digest)
-        if snapshots.has_layer(chain_id):
-            staged.abort()
-        else:
-            staged.commit(chain_id)
-        return LayerInfo(diff_id, digest, blob.size, MEDIA_LAYER_GZIP, chain_id,
-                         snapshots.layer_size(chain_id), sink.size)
+        return publish_layer(content, snapshots, staged, tmp, f"sha256:{blob.hash.hexdigest()}",
+                             blob.size, f"sha256:{sink.hash.hexdigest()}", sink.size,
+                             parent_chain_id)
     except BaseException:
         staged.abort()
         try:

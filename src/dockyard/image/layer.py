@@ -116,17 +116,8 @@ def add_layer(content: ContentStore, snapshots: Snapshotter, fileobj: BinaryIO,
                 gz.close()
                 src.close()
             raw.flush()
-        diff_id = tee.diff_id
-        blob = f"sha256:{sink.hash.hexdigest()}"
-        chain_id = _digest.chain_ids([parent_chain_id, diff_id])[1] if parent_chain_id \
-            else diff_id
-        content.adopt(tmp, blob)
-        if snapshots.has_layer(chain_id):
-            staged.abort()
-        else:
-            staged.commit(chain_id)
-        return LayerInfo(diff_id, blob, sink.size, MEDIA_LAYER_GZIP, chain_id,
-                         snapshots.layer_size(chain_id), tee.size)
+        return publish_layer(content, snapshots, staged, tmp, f"sha256:{sink.hash.hexdigest()}",
+                             sink.size, tee.diff_id, tee.size, parent_chain_id)
     except BaseException:
         staged.abort()
         try:
@@ -134,6 +125,22 @@ def add_layer(content: ContentStore, snapshots: Snapshotter, fileobj: BinaryIO,
         except FileNotFoundError:
             pass
         raise
+
+
+def publish_layer(content: ContentStore, snapshots: Snapshotter, staged, tmp: str, blob: str,
+                  blob_size: int, diff_id: str, tar_size: int,
+                  parent_chain_id: str | None) -> LayerInfo:
+    """Make a finished layer visible: its gzip blob (written to ``tmp``) into the content
+    store, its unpacked tree under its chainID (dropped if that layer already exists)."""
+    chain_id = _digest.chain_ids([parent_chain_id, diff_id])[1] if parent_chain_id \
+        else diff_id
+    content.adopt(tmp, blob)
+    if snapshots.has_layer(chain_id):
+        staged.abort()
+    else:
+        staged.commit(chain_id)
+    return LayerInfo(diff_id, blob, blob_size, MEDIA_LAYER_GZIP, chain_id,
+                     snapshots.layer_size(chain_id), tar_size)
 
 
 def unpack_blob(content: ContentStore, snapshots: Snapshotter, blob: str, diff_id: str,
