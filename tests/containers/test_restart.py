@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -11,22 +10,8 @@ import pytest
 from ctrhelp import unique
 
 from dockyard.engine.restart import Backoff, should_restart
-
-
-def _inspect(daemon, name: str) -> dict:
-    r = daemon.cli("inspect", name)
-    assert r.returncode == 0, r.stderr
-    return json.loads(r.stdout)[0]
-
-
-def _until(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    pytest.fail(f"{what} not reached in {timeout}s")
+from multicli import inspect as _inspect
+from multicli import until as _until
 
 
 @pytest.fixture
