@@ -9,7 +9,7 @@ want_test=0
 
 apt_pkgs="runc conmon busybox-static iptables iproute2 catatonit tini python3 python3-venv python3-pip curl ca-certificates"
 if [ "$want_test" = 1 ]; then
-  apt_pkgs="$apt_pkgs docker.io skopeo podman containerd docker-registry gcc libc6-dev"
+  apt_pkgs="$apt_pkgs docker.io skopeo podman containerd docker-registry gcc libc6-dev docker-compose"
 fi
 missing=""
 for p in $apt_pkgs; do

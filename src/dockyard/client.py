@@ -28,6 +28,43 @@ DEFAULT_HOST = "unix://" + DEFAULT_SOCKET
 _RECV = 65536
 
 
+class TLSConfig:
+    """Client-side TLS: ``verify`` checks the daemon's certificate against ``ca`` (and its
+    name); ``cert``/``key`` are presented to a daemon that asks for one (``--tlsverify``)."""
+
+    def __init__(self, ca: str | None = None, cert: str | None = None, key: str | None = None,
+                 verify: bool = True):
+        self.ca, self.cert, self.key, self.verify = ca, cert, key, verify
+        self._ctx: Any = None
+
+    def context(self) -> Any:
+        import ssl
+
+        if self._ctx is None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            try:
+                if self.verify:
+                    ctx.load_verify_locations(cafile=self.ca)
+                else:
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+                if self.cert and self.key:
+                    ctx.load_cert_chain(self.cert, self.key)
+            except (OSError, ssl.SSLError) as err:
+                raise ClientError(f"could not read TLS certificates: "
+                                  f"{getattr(err, 'strerror', None) or err}"
+                                  + (f": {err.filename}" if getattr(err, "filename", None)
+                                     else "")) from None
+            self._ctx = ctx
+        return self._ctx
+
+
+# TLS settings of the daemon addresses this process talks to (set once by the CLI from its
+# flags, environment or context), so every Client made for that address uses them.
+TLS_BY_HOST: dict[str, TLSConfig] = {}
+
+
 class ClientError(Exception):
     """Base class of client failures; ``str(err)`` is one line for the user."""
 
@@ -140,8 +177,10 @@ def encode_query(query: Query | None) -> str:
     return "&".join(parts)
 
 
-def parse_host(host: str) -> tuple[int, Any]:
-    """``unix:///path`` or ``tcp://host:port`` → (address family, socket address)."""
+def parse_host(host: str, tls: bool = False) -> tuple[int, Any]:
+    """``unix:///path`` or ``tcp://host:port`` → (address family, socket address).
+
+    A TCP address without a port means 2375, or 2376 with TLS, as in Docker."""
     if host.startswith("unix://"):
         path = host[7:]
         if not path:
@@ -159,7 +198,7 @@ def parse_host(host: str) -> tuple[int, Any]:
     else:
         h, _, port = rest.rpartition(":") if ":" in rest else (rest, "", "")
     try:
-        portnum = int(port) if port else 2375
+        portnum = int(port) if port else (2376 if tls else 2375)
     except ValueError:
         raise ClientError(f"invalid daemon address {host!r}") from None
     return (_socket.AF_INET6 if ":" in h else _socket.AF_INET), (h or "127.0.0.1", portnum)
@@ -327,16 +366,19 @@ class Client:
     """One daemon address; reuses one idle keep-alive connection between requests."""
 
     def __init__(self, host: str = DEFAULT_HOST, version: str = API_VERSION,
-                 timeout: float | None = None):
+                 timeout: float | None = None, tls: TLSConfig | None = None):
         self.host = host
         self.version = version
         self.timeout = timeout
-        self._family, self._address = parse_host(host)
+        self.tls = tls if tls is not None else TLS_BY_HOST.get(host)
+        self._family, self._address = parse_host(host, self.tls is not None)
         self._idle: Connection | None = None
         self._hostname = "localhost" if self._family == _socket.AF_UNIX else self._address[0]
 
     # connections
     def connect(self) -> Connection:
+        if self.tls is not None:
+            return self._connect_tls()
         sock = _socket.socket(self._family, _socket.SOCK_STREAM)
         if self.timeout is not None:
             sock.settimeout(self.timeout)
@@ -347,6 +389,39 @@ class Client:
             raise ConnectFailed(self.host, err.strerror or str(err)) from None
         if self._family != _socket.AF_UNIX:
             sock.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        return Connection(sock)
+
+    def _tls_refused(self, err: Exception) -> ClientError:
+        """With TLS 1.3 a daemon refuses a client certificate after the client's handshake
+        ends: the first read fails. Say so instead of "connection closed"."""
+        reason = getattr(err, "reason", None) or ""
+        return ClientError(
+            f"error during connect: {self.host}: remote error: tls: the daemon refused the "
+            f"connection{f' ({reason})' if reason else ''}: it wants a client certificate "
+            "signed by its CA (see --tlscert/--tlskey or DOCKER_CERT_PATH)")
+
+    def _connect_tls(self) -> Connection:
+        """TCP + TLS; ``ssl`` and ``socket`` are imported only on this path."""
+        import socket
+        import ssl
+
+        assert self.tls is not None
+        ctx = self.tls.context()
+        try:
+            raw = socket.create_connection(self._address, timeout=self.timeout)
+        except OSError as err:
+            raise ConnectFailed(self.host, err.strerror or str(err)) from None
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock = ctx.wrap_socket(raw, server_hostname=self._address[0])
+        except ssl.SSLCertVerificationError as err:
+            raw.close()
+            raise ClientError(f"error during connect: tls: failed to verify certificate: "
+                              f"{err.verify_message}") from None
+        except (ssl.SSLError, OSError) as err:
+            raw.close()
+            raise ClientError(f"error during connect: TLS handshake with {self.host} failed: "
+                              f"{getattr(err, 'reason', None) or err}") from None
         return Connection(sock)
 
     def _release(self, conn: Connection) -> None:
@@ -428,8 +503,10 @@ class Client:
         try:
             self._send(conn, method, target, body, headers)
             status, reason, hdrs = self._read_head(conn)
-        except (OSError, ProtocolError):
+        except (OSError, ProtocolError) as err:
             conn.close()
+            if not reused and self.tls is not None:
+                raise self._tls_refused(err) from None
             if not reused or not isinstance(body, bytes | bytearray | None):
                 raise
             conn = self.connect()  # the idle connection went stale: retry once

@@ -9,6 +9,7 @@ import time
 from aiohttp import web
 
 from .. import __version__
+from ..errors import DockyardError
 from .app import API_VERSION, MIN_API_VERSION
 from .filters import parse_filters
 
@@ -141,7 +142,25 @@ def _event_matches(event: dict, f: dict[str, list[str]]) -> bool:
     if "image" in f and event["Actor"]["Attributes"].get("image") not in f["image"] \
             and event["Actor"]["ID"] not in f["image"]:
         return False
+    attrs = event["Actor"].get("Attributes") or {}
+    for kind in ("volume", "network", "daemon", "plugin", "node", "service", "secret",
+                 "config"):
+        if kind in f and (event["Type"] != kind or not any(
+                event["Actor"]["ID"].startswith(v) or attrs.get("name") == v
+                for v in f[kind])):
+            return False
+    if "label" in f and not _labels_match(attrs, f["label"]):
+        return False
+    if "scope" in f and event.get("scope", "local") not in f["scope"]:
+        return False
     return True
+
+
+def _labels_match(attrs: dict, wanted: list[str]) -> bool:
+    """Event labels are the actor's attributes: ``key`` or ``key=value`` must be there."""
+    from .filters import match_labels
+
+    return match_labels(attrs, wanted)
 
 
 def _ns(value: str | None) -> int | None:
@@ -184,7 +203,51 @@ async def events(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+def _created_ts(created: str) -> float:
+    """RFC 3339 with nanoseconds → Unix time (fromisoformat takes at most microseconds)."""
+    import re
+    from datetime import datetime
+
+    text = re.sub(r"(\.\d{6})\d+", r"\1", created).replace("Z", "+00:00")
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except ValueError:
+        return 0.0
+
+
+async def prune_containers(request: web.Request) -> web.Response:
+    """POST /containers/prune: remove every stopped container matching ``until``/``label``."""
+    from .commit import _parse_until
+    from .filters import match_labels
+
+    engine = request.app["engine"]
+    f = parse_filters(request.query.get("filters"), {"until", "label", "label!"})
+    until = _parse_until(f["until"][0]) if f.get("until") else None
+    deleted: list[str] = []
+    space = 0
+    for c in engine.containers.list():
+        if c.state.status in ("running", "paused", "restarting", "removing"):
+            continue
+        labels = c.config.get("Labels") or {}
+        if f.get("label") and not match_labels(labels, f["label"]):
+            continue
+        if f.get("label!") and any(match_labels(labels, [x]) for x in f["label!"]):
+            continue
+        if until is not None and _created_ts(c.created) >= until:
+            continue
+        try:
+            size = await asyncio.to_thread(engine.containers.size_rw, c)
+            await engine.containers.remove(c.id)
+        except DockyardError:
+            continue  # started or removed meanwhile: not ours to prune
+        deleted.append(c.id)
+        space += size
+    engine.events.emit("container", "prune", "", {"reclaimed": str(space)})
+    return web.json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": space})
+
+
 def register(r) -> None:
+    r.add("POST", "/containers/prune", prune_containers)
     r.add("GET", "/_ping", ping)
     r.add("HEAD", "/_ping", ping)
     r.add("GET", "/version", version)

@@ -12,7 +12,16 @@ import os
 import sys
 import time
 
-from dockyard.client import DEFAULT_HOST, DEFAULT_SOCKET, Client, ConnectFailed
+from dockyard.client import (
+    DEFAULT_HOST,
+    DEFAULT_SOCKET,
+    TLS_BY_HOST,
+    Client,
+    ClientError,
+    ConnectFailed,
+    TLSConfig,
+    loads,
+)
 
 AUTOSTART_TIMEOUT = 10.0
 LOG_DIR = "/var/log/dockyard"
@@ -27,12 +36,78 @@ class DaemonStartFailed(ConnectFailed):
                      f"starting it failed: {reason}",)
 
 
+# The global connection flags of this CLI call (--tls, --tlsverify, --tlscacert, --tlscert,
+# --tlskey, --context, --config), set by main before any client is made.
+GLOBAL_FLAGS: dict[str, object] = {}
+
+
+def config_dir() -> str:
+    """``--config``, else $DOCKER_CONFIG, else ~/.docker: where contexts and certs live."""
+    return str(GLOBAL_FLAGS.get("config") or os.environ.get("DOCKER_CONFIG")
+               or os.path.join(os.path.expanduser("~"), ".docker"))
+
+
+def tls_from_flags() -> TLSConfig | None:
+    """Docker's rules: --tlsverify or $DOCKER_TLS_VERIFY verifies the daemon; --tls alone
+    encrypts without verifying; files default to $DOCKER_CERT_PATH (or ~/.docker)/*.pem and
+    the client certificate is sent when its files exist."""
+    verify = bool(GLOBAL_FLAGS.get("tlsverify")) or bool(os.environ.get("DOCKER_TLS_VERIFY"))
+    if not verify and not GLOBAL_FLAGS.get("tls"):
+        return None
+    cert_dir = os.environ.get("DOCKER_CERT_PATH") or config_dir()
+
+    def pick(flag: str, name: str) -> str:
+        return str(GLOBAL_FLAGS.get(flag) or os.path.join(cert_dir, name))
+
+    ca, cert, key = pick("tlscacert", "ca.pem"), pick("tlscert", "cert.pem"), \
+        pick("tlskey", "key.pem")
+    if not (os.path.exists(cert) and os.path.exists(key)):
+        if GLOBAL_FLAGS.get("tlscert") or GLOBAL_FLAGS.get("tlskey"):
+            raise ClientError(f"could not read TLS certificates: no such file: "
+                              f"{cert if not os.path.exists(cert) else key}")
+        cert = key = ""
+    return TLSConfig(ca=ca, cert=cert or None, key=key or None, verify=verify)
+
+
+def resolve_endpoint(flag: str | None) -> tuple[str, TLSConfig | None, bool]:
+    """(address, TLS, is_default), in docker's order: ``-H``, ``--context``, DOCKYARD_HOST /
+    DOCKER_HOST, $DOCKER_CONTEXT, the config's current context, the default socket."""
+    context = GLOBAL_FLAGS.get("context")
+    if flag:
+        return flag, tls_from_flags(), False
+    if not context:
+        for value in (os.environ.get("DOCKYARD_HOST"), os.environ.get("DOCKER_HOST")):
+            if value:
+                return value, tls_from_flags(), False
+        context = os.environ.get("DOCKER_CONTEXT") or _current_context()
+    if context and context != "default":
+        from dockyard.cli.context import load_endpoint
+
+        host, tls = load_endpoint(config_dir(), str(context))
+        return host, tls, False
+    return DEFAULT_HOST, None, True
+
+
+def _current_context() -> str | None:
+    """``currentContext`` of config.json, read only when the file exists."""
+    try:
+        with open(os.path.join(config_dir(), "config.json"), "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    if b"currentContext" not in data:
+        return None
+    try:
+        value = loads(data).get("currentContext")
+    except (ClientError, AttributeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
 def resolve_host(flag: str | None) -> tuple[str, bool]:
-    """(address, is_default): ``-H`` wins, then DOCKYARD_HOST, then DOCKER_HOST."""
-    for value in (flag, os.environ.get("DOCKYARD_HOST"), os.environ.get("DOCKER_HOST")):
-        if value:
-            return value, False
-    return DEFAULT_HOST, True
+    """(address, is_default) of the daemon this call talks to."""
+    host, _tls, default = resolve_endpoint(flag)
+    return host, default
 
 
 def autostart_enabled() -> bool:
@@ -67,10 +142,12 @@ class AutoStartClient(Client):
 
 
 def make_client(flag: str | None) -> Client:
-    host, default = resolve_host(flag)
+    host, tls, default = resolve_endpoint(flag)
     if default and autostart_enabled():
         return AutoStartClient(host)
-    return Client(host)
+    if tls is not None:
+        TLS_BY_HOST[host] = tls  # every Client made for this address in this call uses it
+    return Client(host, tls=tls)
 
 
 def _daemon_command() -> list[str]:

@@ -63,6 +63,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "volume": ("dockyard.cli.volumes", "Manage volumes"),
     "version": ("dockyard.cli.system", "Show the dockyard version information"),
     "info": ("dockyard.cli.system", "Display system-wide information"),
+    "context": ("dockyard.cli.context", "Manage contexts"),
+    "tls": ("dockyard.cli.tls", "Make a CA and certificates for the daemon's TLS"),
+    "system-prune": ("dockyard.cli.prune", "Remove unused data (system prune)"),
+    "container-prune": ("dockyard.cli.prune", "Remove all stopped containers (container prune)"),
     "daemon": ("", "Run the dockyard daemon (serves the Docker Engine API)"),
     "registry": ("", "Run or manage the dockyard registry"),
 }
@@ -74,17 +78,26 @@ GLOBAL_SPEC: list[FlagSpec] = [
     ("D", "debug", BOOL, "Enable debug mode"),
     ("l", "log-level", STR, "Set the logging level"),
     ("", "config", STR, "Location of client config files"),
+    ("c", "context", STR, "Name of the context to use to connect to the daemon"),
+    ("", "tls", BOOL, "Use TLS; implied by --tlsverify"),
+    ("", "tlscacert", STR, "Trust certs signed only by this CA"),
+    ("", "tlscert", STR, "Path to TLS certificate file"),
+    ("", "tlskey", STR, "Path to TLS key file"),
+    ("", "tlsverify", BOOL, "Use TLS and verify the remote"),
 ]
+_CONNECT_FLAGS = ("config", "context", "tls", "tlscacert", "tlscert", "tlskey", "tlsverify")
 _GROUPS = {
     "container": {"ls": "ps", "list": "ps", "run": "run", "create": "create", "start": "start",
                   "stop": "stop", "kill": "kill", "restart": "restart", "rm": "rm",
                   "remove": "rm", "logs": "logs", "wait": "wait", "inspect": "inspect",
                   "exec": "exec", "attach": "attach", "pause": "pause", "unpause": "unpause",
-                  "rename": "rename", "top": "top", "port": "port", "stats": "stats", "update": "update", "commit": "commit", "diff": "diff", "export": "export"},
+                  "rename": "rename", "top": "top", "port": "port", "stats": "stats", "update": "update", "commit": "commit", "diff": "diff", "export": "export",
+                  "prune": "container-prune"},
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag",
               "import": "import", "inspect": "inspect", "history": "history", "save": "save",
               "load": "load", "prune": "image-prune"},
-    "system": {"df": "system-df", "info": "info"},
+    "system": {"df": "system-df", "info": "info", "prune": "system-prune",
+               "events": "events"},
 }
 
 
@@ -158,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             out(_main_help())
             return 0
         command = rest[0]
+        if any(opts[k] for k in _CONNECT_FLAGS):
+            from dockyard.cli.connect import GLOBAL_FLAGS
+
+            GLOBAL_FLAGS.update({k: opts[k] for k in _CONNECT_FLAGS if opts[k]})
         ctx = Context(opts["host"], opts["debug"])
         return _dispatch(command, rest[1:], ctx)
     except ShowHelp as h:

@@ -9,7 +9,6 @@ import fcntl
 import logging
 import os
 import signal
-import stat
 import sys
 
 DEFAULT_ROOT = "/var/lib/dockyard"
@@ -36,6 +35,30 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--pidfile", default=None, help="write the daemon's pid here")
     p.add_argument("--log-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="default container log options: max-size=10m, max-file=3 (repeatable)")
+    p.add_argument("--tls", nargs="?", const="true", default=None, metavar="BOOL",
+                   help="serve TCP with TLS (implied by --tlsverify); --tls=false allows "
+                        "plain TCP, insecure")
+    p.add_argument("--tlsverify", nargs="?", const="true", default=None, metavar="BOOL",
+                   help="serve TCP with TLS and require client certificates signed by "
+                        "--tlscacert")
+    p.add_argument("--tlscacert", default=None,
+                   help="trust certs signed only by this CA (default ~/.docker/ca.pem)")
+    p.add_argument("--tlscert", default=None,
+                   help="path to the TLS certificate file (default ~/.docker/cert.pem)")
+    p.add_argument("--tlskey", default=None,
+                   help="path to the TLS key file (default ~/.docker/key.pem)")
+    p.add_argument("--insecure-registry", action="append", default=[], metavar="HOST",
+                   help="registry (host:port or CIDR) that may use plain HTTP; 127.0.0.0/8 "
+                        "always may (repeatable)")
+    p.add_argument("--registry-mirror", action="append", default=[], metavar="URL",
+                   help="pull mirror: URL (for docker.io) or REGISTRY=URL (repeatable)")
+    p.add_argument("--max-concurrent-downloads", type=int, default=3, metavar="N",
+                   help="layers downloaded at once per pull (default 3)")
+    p.add_argument("--max-concurrent-uploads", type=int, default=5, metavar="N",
+                   help="layers uploaded at once per push (default 5)")
+    p.add_argument("--certs-dir", action="append", default=[], metavar="DIR",
+                   help="certs.d-style directories of registry CAs and client certificates "
+                        "(default /etc/docker/certs.d and /etc/dockyard/certs.d)")
     args = p.parse_args(argv)
     from ..engine.logrotate import parse_daemon_opts
     from ..errors import InvalidArgument
@@ -44,7 +67,34 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.log_opts = parse_daemon_opts(args.log_opt)
     except InvalidArgument as e:
         p.error(str(e))
+    _parse_listeners(p, args)
+    from ..distribution.options import RegistryOptions
+
+    try:
+        args.registry_options = RegistryOptions.from_flags(
+            args.insecure_registry, args.registry_mirror, args.certs_dir,
+            args.max_concurrent_downloads, args.max_concurrent_uploads)
+    except InvalidArgument as e:
+        p.error(str(e))
     return args
+
+
+def _parse_listeners(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """-H and --tls*: checked before anything starts, so a mistake is one line and exit 2."""
+    from ..errors import InvalidArgument
+    from .listen import check_plain_tcp, parse_listener, resolve_tls, server_ssl_context
+
+    try:
+        args.tls_opts = resolve_tls(args.tls, args.tlsverify, args.tlscacert, args.tlscert,
+                                    args.tlskey)
+        args.listeners = [parse_listener(h, args.tls_opts.enabled)
+                          for h in (args.host or [f"unix://{DEFAULT_SOCKET}"])]
+        check_plain_tcp(args.listeners, args.tls_opts)
+        args.ssl_context = None
+        if args.tls_opts.enabled and any(x.scheme == "tcp" for x in args.listeners):
+            args.ssl_context = server_ssl_context(args.tls_opts)
+    except InvalidArgument as e:
+        p.error(str(e))
 
 
 def _lock_root(root: str):
@@ -64,10 +114,12 @@ async def _serve(args: argparse.Namespace) -> None:
     from ..api.app import make_app
     from ..engine.engine import Engine
     from ..runtime.exits import ExitWatcher
+    from .listen import start_sites
 
     engine = Engine(args.root, args.exec_root, runtime=args.runtime,
                     cgroup_parent=args.cgroup_parent)
     engine.containers.log_opts = args.log_opts
+    engine.registry_options = args.registry_options
     await asyncio.to_thread(engine.images.reconcile)
     loop = asyncio.get_running_loop()
     watcher = ExitWatcher(engine.runtime.exit_dir(), engine.containers.on_exit)
@@ -77,28 +129,7 @@ async def _serve(args: argparse.Namespace) -> None:
     app = make_app(engine)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
     await runner.setup()
-    hosts = args.host or [f"unix://{DEFAULT_SOCKET}"]
-    for host in hosts:
-        if host.startswith("unix://"):
-            path = host[len("unix://"):]
-            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            try:
-                if stat.S_ISSOCK(os.stat(path).st_mode):
-                    os.unlink(path)
-            except FileNotFoundError:
-                pass
-            site = web.UnixSite(runner, path)
-            await site.start()
-            os.chmod(path, 0o660)
-        elif host.startswith("tcp://"):
-            hostport = host[len("tcp://"):]
-            h, _, port = hostport.rpartition(":")
-            log.warning("listening on %s without TLS: anyone who can reach it is root here", host)
-            site = web.TCPSite(runner, h or "127.0.0.1", int(port))
-            await site.start()
-        else:
-            raise SystemExit(f"dockyard daemon: unsupported host {host!r}")
-        log.info("API listening on %s", host)
+    sockets = await start_sites(runner, args.listeners, args.ssl_context)
 
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -107,12 +138,11 @@ async def _serve(args: argparse.Namespace) -> None:
     log.info("shutting down; containers keep running")
     watcher.close()
     await runner.cleanup()
-    for host in hosts:
-        if host.startswith("unix://"):
-            try:
-                os.unlink(host[len("unix://"):])
-            except FileNotFoundError:
-                pass
+    for path in sockets:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def main(argv: list[str] | None = None) -> int:
