@@ -21,7 +21,9 @@ def _vtuple(v: str) -> tuple[int, int]:
 
 
 def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"message": message}, status=status)
+    # exactly "application/json" (no charset): the docker CLI shows the raw body otherwise
+    return web.Response(status=status, body=json.dumps({"message": message}).encode(),
+                        headers={"Content-Type": "application/json"})
 
 
 @web.middleware

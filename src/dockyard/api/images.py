@@ -6,7 +6,7 @@ import json
 from aiohttp import web
 
 from .. import reference
-from ..errors import InvalidArgument, NotFound
+from ..errors import InvalidArgument
 from . import convert
 from .body import consume_body
 from .filters import match_labels, parse_filters, query_bool
@@ -104,15 +104,11 @@ async def create(request: web.Request) -> web.StreamResponse:
     q = request.query
     if q.get("fromSrc"):
         return await _import(request)
-    name = q.get("fromImage")
-    if not name:
+    if not q.get("fromImage"):
         raise InvalidArgument("fromImage or fromSrc is required")
-    ref = reference.parse(name, default_tag=False)
-    if q.get("tag"):
-        ref = ref.with_tag(q["tag"]) if not q["tag"].startswith("sha256:") else ref
-    raise NotFound(
-        f"pull access denied for {ref.familiar_name}: pulling from registries is not "
-        "available in this version of dockyard; import or load the image instead")
+    from . import distribution
+
+    return await distribution.pull(request)
 
 
 def register(r) -> None:

@@ -203,6 +203,15 @@ class IngestWriter:
             self._hash.update(chunk)
         self.offset = self._f.tell()
 
+    @property
+    def path(self) -> str:
+        """The partial file (a resumed pull replays it before asking for the rest)."""
+        return self._path
+
+    def current_digest(self) -> str:
+        """Digest of what was written so far (tells a tampered blob from a bad layer)."""
+        return f"{self._hash.name}:{self._hash.copy().hexdigest()}"
+
     def write(self, data: bytes) -> int:
         self._f.write(data)
         self._hash.update(data)
