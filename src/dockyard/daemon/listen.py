@@ -159,8 +159,10 @@ async def start_sites(runner, listeners: list[Listener], ssl_ctx: ssl.SSLContext
             os.chmod(lst.path, 0o660)
             sockets.append(lst.path)
         else:
-            site = web.TCPSite(runner, lst.host, lst.port, ssl_context=ssl_ctx,
-                               reuse_address=True)
+            from .tlssite import HalfCloseTLSSite, supported
+
+            cls = HalfCloseTLSSite if ssl_ctx is not None and supported() else web.TCPSite
+            site = cls(runner, lst.host, lst.port, ssl_context=ssl_ctx, reuse_address=True)
             await site.start()
         log.info("API listening on %s%s", lst.url(),
                  " (TLS, client certificates verified)" if ssl_ctx is not None
