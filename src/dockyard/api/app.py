@@ -95,7 +95,7 @@ async def read_json(request: web.Request, default=None):
 
 
 def make_app(engine) -> web.Application:
-    from . import commit, containers, distribution, image_archive, images, swarm, system, volumes
+    from . import build, commit, containers, distribution, image_archive, images, swarm, system, volumes
 
     # client_max_size bounds JSON bodies; image uploads are streamed and not limited by it.
     app = web.Application(middlewares=[headers_middleware], client_max_size=16 << 20)
@@ -107,6 +107,7 @@ def make_app(engine) -> web.Application:
     commit.register(routes)
     image_archive.register(routes)
     volumes.register(routes)
+    build.register(routes)
     distribution.register(routes)
     swarm.register(routes)
     return app

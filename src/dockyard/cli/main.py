@@ -49,6 +49,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tag": ("dockyard.cli.images", "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE"),
     "import": ("dockyard.cli.images",
                "Import the contents from a tarball to create a filesystem image"),
+    "build": ("dockyard.cli.build", "Build an image from a Dockerfile"),
+    "builder-prune": ("dockyard.cli.build", "Remove build cache (builder prune)"),
     "commit": ("dockyard.cli.image_tools", "Create a new image from a container's changes"),
     "diff": ("dockyard.cli.image_tools",
              "Inspect changes to files or directories on a container's filesystem"),
@@ -100,7 +102,8 @@ _GROUPS = {
     "image": {"ls": "images", "list": "images", "rm": "rmi", "remove": "rmi", "tag": "tag",
               "import": "import", "inspect": "inspect", "history": "history", "save": "save",
               "load": "load", "prune": "image-prune",
-              "pull": "pull", "push": "push"},
+              "pull": "pull", "push": "push", "build": "build"},
+    "builder": {"prune": "builder-prune"},
     "system": {"df": "system-df", "info": "info", "prune": "system-prune",
                "events": "events"},
 }
@@ -117,7 +120,8 @@ def _main_help() -> str:
     # Commands reached only through a group ("image prune" runs "image-prune") stay unlisted.
     group_only = {v for subs in _GROUPS.values() for v in subs.values() if "-" in v}
     lines += ["", "Management Commands:"]
-    what = {"container": "containers", "image": "images", "system": "dockyard"}
+    what = {"container": "containers", "image": "images", "system": "dockyard",
+            "builder": "builds"}
     lines += [f"  {name.ljust(15)}Manage {what.get(name, name)}" for name in _GROUPS]
     lines += ["", "Commands:"]
     lines += [f"  {name.ljust(15)}{summary}" for name, (_m, summary) in COMMANDS.items()

@@ -197,9 +197,14 @@ class _WritebackWriter(_HashingWriter):
         return n
 
 
+_FROM_ENV = object()
+
+
 def layer_from_upper(content: ContentStore, snapshots: Snapshotter, upper: str,
-                     parent_chain_id: str | None, compresslevel: int = 1) -> LayerInfo:
-    """Store the upper dir ``upper`` as a gzip layer blob and an unpacked layer."""
+                     parent_chain_id: str | None, compresslevel: int = 1,
+                     source_date_epoch: int | None | object = _FROM_ENV) -> LayerInfo:
+    """Store the upper dir ``upper`` as a gzip layer blob and an unpacked layer.
+    ``source_date_epoch`` clamps times (a build's own value; default: the environment's)."""
     fd, tmp = content.temp_file(prefix="commit-")
     staged = snapshots.stage_layer(parent_chain_id)
     try:
@@ -213,7 +218,7 @@ def layer_from_upper(content: ContentStore, snapshots: Snapshotter, upper: str,
                 gz = gzip.GzipFile(fileobj=blob, mode="wb", mtime=0)
             sink = _SinkOnly(gz)
             try:
-                size = _copy_tree(upper, staged.fs, _TarStream(sink))
+                size = _copy_tree(upper, staged.fs, _TarStream(sink), source_date_epoch)
             finally:
                 gz.close()
             raw.flush()
@@ -230,11 +235,13 @@ def layer_from_upper(content: ContentStore, snapshots: Snapshotter, upper: str,
         raise
 
 
-def _copy_tree(src_root: str, dst_root: str, out: _TarStream) -> int:
+def _copy_tree(src_root: str, dst_root: str, out: _TarStream,
+               epoch: int | None | object = _FROM_ENV) -> int:
     total = 0
     dirs: list = []
     links: dict[tuple[int, int], str] = {}
-    epoch = source_date_epoch()
+    if epoch is _FROM_ENV:
+        epoch = source_date_epoch()
     for rel, full in _walk_sorted(src_root):
         st = os.lstat(full)
         times = _times(st, epoch)

@@ -1,0 +1,194 @@
+"""``POST /build`` (the classic builder's API) and ``POST /build/prune``.
+
+The body is the context tar (any compression). Secrets from dockyard's own CLI come first in
+the body, before the tar, as raw bytes whose ids and sizes the ``dockyard-secrets`` query
+parameter lists: they go to a private directory and never into the context, so no COPY can
+reach them. Errors before the first step (a bad Dockerfile, an unknown target) are HTTP
+errors, as Docker's; later ones end the JSON stream with ``errorDetail``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import shutil
+import tempfile
+
+from aiohttp import web
+
+from ..errors import DockyardError, InvalidArgument
+from .body import consume_body
+from .filters import query_bool
+
+log = logging.getLogger(__name__)
+
+_MAX_SECRET = 1 << 20
+
+
+def service(app: web.Application):
+    """The engine's BuildService, made on first use (its cleanup of leftovers runs then)."""
+    svc = app.get("build_service")
+    if svc is None:
+        from ..build.service import BuildService
+
+        svc = BuildService(app["engine"])
+        svc.cleanup_leftovers()
+        app["build_service"] = svc
+    return svc
+
+
+def _json_param(q, name: str, default):
+    raw = q.get(name)
+    if not raw:
+        return default
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise InvalidArgument(f"invalid {name}: not JSON") from None
+    if not isinstance(value, type(default)):
+        raise InvalidArgument(f"invalid {name}: expected a JSON {type(default).__name__}")
+    return value
+
+
+def _int_param(q, name: str) -> int:
+    raw = q.get(name) or "0"
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidArgument(f"invalid {name}: {raw!r} is not an integer") from None
+
+
+def parse_options(q):
+    from ..build.options import BuildOptions
+
+    args = _json_param(q, "buildargs", {})
+    labels = _json_param(q, "labels", {})
+    cache_from = _json_param(q, "cachefrom", [])
+    hosts: list[str] = []
+    for v in q.getall("extrahosts", []):
+        hosts.extend(h for h in v.split(",") if h)
+    nano = 0
+    period, quota = _int_param(q, "cpuperiod"), _int_param(q, "cpuquota")
+    if quota > 0:
+        nano = int(quota * 1e9 / (period or 100000))
+    network = q.get("networkmode") or "default"
+    if network not in ("default", "none", "host", "bridge"):
+        raise InvalidArgument(f"network mode {network!r} is not supported by the builder "
+                              "(default, none, host)")
+    return BuildOptions(
+        tags=[t for t in q.getall("t", []) if t],
+        dockerfile=q.get("dockerfile") or "Dockerfile",
+        build_args={str(k): (None if v is None else str(v)) for k, v in args.items()},
+        target=q.get("target") or "",
+        no_cache=query_bool(q.get("nocache")),
+        labels={str(k): str(v) for k, v in labels.items()},
+        quiet=query_bool(q.get("q")),
+        rm=query_bool(q.get("rm", "1")),
+        forcerm=query_bool(q.get("forcerm")),
+        pull=query_bool(q.get("pull")),
+        network="default" if network == "bridge" else network,
+        platform=q.get("platform") or "",
+        cache_from=[str(c) for c in cache_from],
+        shm_size=_int_param(q, "shmsize"),
+        memory=_int_param(q, "memory"),
+        nano_cpus=nano,
+        cpu_shares=_int_param(q, "cpushares"),
+        extra_hosts=hosts,
+    )
+
+
+def _receive(body, dest: str, secrets_dir: str, secret_specs: list,
+             dockerfile: str) -> dict[str, str]:
+    """Blocking: the secrets prefix, then the context tar extracted into ``dest``."""
+    from ..build import context as _context
+
+    secrets: dict[str, str] = {}
+    for i, spec in enumerate(secret_specs):
+        sid, size = spec.get("id"), spec.get("size")
+        if not isinstance(sid, str) or not isinstance(size, int) or not 0 <= size <= _MAX_SECRET:
+            raise InvalidArgument("invalid secret specification")
+        data = body.read(size) if size else b""
+        if len(data) != size:
+            raise InvalidArgument(f"secret {sid}: body ended early")
+        path = os.path.join(secrets_dir, f"s{i}")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o400)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        secrets[sid] = path
+    _context.extract_context(body, dest, dockerfile=dockerfile)
+    return secrets
+
+
+async def build(request: web.Request) -> web.StreamResponse:
+    from ..build.builder import build_json_error
+
+    q = request.query
+    options = parse_options(q)
+    secret_specs = _json_param(q, "dockyard-secrets", [])
+    svc = service(request.app)
+    workdir = tempfile.mkdtemp(dir=svc.context_root, prefix="ctx-")
+    ctx = os.path.join(workdir, "context")
+    secrets_dir = os.path.join(workdir, "secrets")
+    os.mkdir(ctx, 0o755)
+    os.mkdir(secrets_dir, 0o700)
+    loop = asyncio.get_running_loop()
+    resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
+    state = {"broken": False, "build": None}
+
+    async def write(msg: dict) -> None:
+        if not resp.prepared:
+            await resp.prepare(request)
+        await resp.write(json.dumps(msg).encode() + b"\r\n")
+
+    def emit(msg: dict) -> None:
+        if state["broken"]:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(write(msg), loop).result()
+        except Exception:  # noqa: BLE001 - the client went away: stop the build
+            state["broken"] = True
+            if state["build"] is not None:
+                state["build"].cancel()
+
+    def started(b) -> None:
+        state["build"] = b
+
+    try:
+        secrets = await consume_body(request, _receive, ctx, secrets_dir, secret_specs,
+                                     options.dockerfile)
+        try:
+            await asyncio.to_thread(svc.build, ctx, options, emit, secrets, started)
+        except asyncio.CancelledError:
+            if state["build"] is not None:
+                state["build"].cancel()
+            raise
+        except DockyardError as e:
+            if not resp.prepared:
+                raise
+            await write(build_json_error(e))
+        except Exception as e:  # noqa: BLE001 - the daemon survives any build failure
+            log.exception("build failed")
+            if not resp.prepared:
+                raise
+            await write(build_json_error(e))
+    finally:
+        await asyncio.to_thread(shutil.rmtree, workdir, True)
+    if not resp.prepared:
+        await resp.prepare(request)
+    await resp.write_eof()
+    return resp
+
+
+async def prune(request: web.Request) -> web.Response:
+    q = request.query
+    all_ = query_bool(q.get("all"))
+    result = await asyncio.to_thread(service(request.app).prune, all_)
+    return web.json_response({"CachesDeleted": result["CachesDeleted"],
+                              "SpaceReclaimed": result["SpaceReclaimed"]})
+
+
+def register(r) -> None:
+    r.add("POST", "/build", build)
+    r.add("POST", "/build/prune", prune)

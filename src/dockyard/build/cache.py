@@ -1,0 +1,103 @@
+"""The build cache: one row per executed step, persisted in the MetaDB (survives restarts).
+
+A step's key is a hash over everything its result depends on: the parent state's ID (the
+config digest, which covers every earlier layer and the whole config: env, workdir, user,
+shell), the instruction after substitution, the build args it sees, and for COPY/ADD the
+content checksum of its sources. The row keeps the resulting config and layer descriptors;
+the layers themselves live in the snapshotter and the content store (they are ancestors of
+the built image's chain), and a hit whose layers vanished (the image was removed) is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+from ..image.layer import LayerInfo
+
+SCHEMA = [
+    """CREATE TABLE build_cache (
+        key TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL,
+        config BLOB NOT NULL,
+        layers TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        created REAL NOT NULL,
+        last_used REAL NOT NULL)""",
+    "CREATE INDEX build_cache_image ON build_cache(image_id)",
+]
+
+
+def step_key(parent_id: str, instruction: str, *, args: dict[str, str] | None = None,
+             sources: str = "", extra: str = "") -> str:
+    """The cache key of a step (canonical JSON → sha256)."""
+    doc = {"p": parent_id, "i": instruction, "a": sorted((args or {}).items()),
+           "s": sources, "x": extra}
+    raw = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+@dataclass
+class CacheEntry:
+    image_id: str
+    config_bytes: bytes
+    layers: list[LayerInfo]
+
+
+def _layer_doc(li: LayerInfo) -> dict:
+    return {"d": li.diff_id, "b": li.digest, "s": li.size, "m": li.media_type,
+            "c": li.chain_id, "u": li.unpacked_size, "t": li.diff_size}
+
+
+def _layer_from(doc: dict) -> LayerInfo:
+    return LayerInfo(doc["d"], doc["b"], doc["s"], doc["m"], doc["c"], doc["u"], doc["t"])
+
+
+class BuildCache:
+    def __init__(self, meta, content, snapshots):
+        self.meta = meta
+        self.content = content
+        self.snapshots = snapshots
+        meta.migrate("build_cache", SCHEMA)
+
+    def get(self, key: str) -> CacheEntry | None:
+        row = self.meta.query_one(
+            "SELECT image_id, config, layers FROM build_cache WHERE key=?", (key,))
+        if row is None:
+            return None
+        layers = [_layer_from(d) for d in json.loads(row["layers"])]
+        if not all(self.snapshots.has_layer(li.chain_id) and self.content.has(li.digest)
+                   for li in layers):
+            self.meta.execute("DELETE FROM build_cache WHERE key=?", (key,))
+            return None
+        self.meta.execute("UPDATE build_cache SET last_used=? WHERE key=?", (time.time(), key))
+        return CacheEntry(row["image_id"], bytes(row["config"]), layers)
+
+    def put(self, key: str, image_id: str, config_bytes: bytes, layers: list[LayerInfo],
+            new_layer_size: int = 0) -> None:
+        now = time.time()
+        self.meta.execute(
+            "INSERT INTO build_cache(key, image_id, config, layers, size, created, last_used)"
+            " VALUES(?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET image_id=excluded.image_id,"
+            " config=excluded.config, layers=excluded.layers, size=excluded.size,"
+            " last_used=excluded.last_used",
+            (key, image_id, config_bytes, json.dumps([_layer_doc(li) for li in layers]),
+             new_layer_size, now, now))
+
+    def prune(self, all_: bool = False,
+              keep_ids: set[str] | None = None) -> tuple[list[str], int]:
+        """Drop cache rows; without ``all_`` only rows whose result is not a present image
+        (dangling cache, as ``builder prune`` without -a). Returns (keys, bytes)."""
+        keep_ids = keep_ids or set()
+        with self.meta.transaction() as c:
+            rows = c.execute("SELECT key, image_id, size FROM build_cache").fetchall()
+            gone = [r for r in rows if all_ or r["image_id"] not in keep_ids]
+            for r in gone:
+                c.execute("DELETE FROM build_cache WHERE key=?", (r["key"],))
+        return [r["key"] for r in gone], sum(int(r["size"] or 0) for r in gone)
+
+    def count(self) -> int:
+        row = self.meta.query_one("SELECT COUNT(*) AS n FROM build_cache")
+        return int(row["n"]) if row else 0

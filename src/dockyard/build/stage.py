@@ -1,0 +1,140 @@
+"""One stage of a build: FROM, ONBUILD triggers, then each instruction through the cache."""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import DockyardError, InvalidArgument
+from ..util import rfc3339_nano
+from . import shell as _shell
+from .args import StageArgs
+from .cache import step_key
+from .state import State
+from .step import Step, StepFailed
+from .steps_fs import plan_add, plan_copy, plan_workdir
+from .steps_meta import PLANNERS
+from .steps_run import plan_run
+
+_PLANNERS = dict(PLANNERS, RUN=plan_run, COPY=plan_copy, ADD=plan_add, WORKDIR=plan_workdir)
+
+
+class _LabelIns:
+    """The extra LABEL step ``--label`` adds at the end of the target stage (as Docker)."""
+
+    cmd = "LABEL"
+    json_form = False
+    flags: dict = {}
+    heredocs: list = []
+    sub = None
+    args: list = []
+
+    def __init__(self, labels: dict[str, str], lineno: int):
+        self.pairs = [(k, v) for k, v in labels.items()]
+        self.lineno = lineno
+        self.original = "LABEL " + " ".join(f"{json.dumps(k)}={json.dumps(v)}"
+                                             for k, v in labels.items())
+
+
+def short(image_id: str) -> str:
+    return image_id.split(":", 1)[-1][:12]
+
+
+class StageBuild:
+    def __init__(self, build, stage, is_target: bool):
+        self.builder = build
+        self.stage = stage
+        self.index = stage.index
+        self.is_target = is_target
+        self.args = StageArgs(build.build_args)
+        self.state: State = State.scratch()
+        self.cmd_set = False
+
+    # -- helpers used by the planners -------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        env = self.args.values()
+        env.update(self.state.env)
+        return env
+
+    def expand(self, word: str, env: dict[str, str]) -> str:
+        return _shell.expand(word, env, escape=self.builder.escape)
+
+    def expand_words(self, text: str, env: dict[str, str]) -> list[str]:
+        return _shell.expand_words(text, env, escape=self.builder.escape)
+
+    def out(self, text: str) -> None:
+        self.builder.output.stream(self.index, text)
+
+    # -- running --------------------------------------------------------------------------
+
+    def run(self) -> State:
+        b = self.builder
+        st = self.stage
+        self._step_header(st.lineno, self._from_text())
+        self.state = b.resolve_base(self)
+        self.out(f" ---> {short(self.state.image_id)}\n" if self.state.image_id != "scratch"
+                 else " ---> \n")
+        self._onbuild()
+        for ins in st.instructions:
+            b.check_cancelled()
+            self._step_header(ins.lineno, ins.original)
+            self.instruction(ins)
+        if self.is_target and b.options.labels:
+            ins = _LabelIns(b.options.labels, 0)
+            self._step_header(0, ins.original)
+            self.instruction(ins)
+        return self.state
+
+    def _from_text(self) -> str:
+        return self.builder.from_text(self.stage)
+
+    def _step_header(self, lineno: int, text: str) -> None:
+        n = self.builder.next_step(self.index)
+        self.out(f"Step {n}/{self.builder.total_steps} : {text}\n")
+
+    def _onbuild(self) -> None:
+        triggers = list(self.state.cc.get("OnBuild") or [])
+        if not triggers:
+            return
+        self.out(f"# Executing {len(triggers)} build trigger{'s' if len(triggers) > 1 else ''}\n")
+        self.state = self.state.fork()
+        self.state.cc["OnBuild"] = None
+        for text in triggers:
+            ins = self.builder.parse_trigger(text)
+            self.instruction(ins)
+
+    def instruction(self, ins) -> None:
+        planner = _PLANNERS.get(ins.cmd)
+        if planner is None:
+            raise InvalidArgument(f"unknown instruction: {ins.cmd}")
+        try:
+            plan = planner(self, ins)
+            self.execute(plan)
+        except StepFailed:
+            raise
+        except DockyardError as e:
+            where = f"Dockerfile line {ins.lineno}: " if ins.lineno else ""
+            raise StepFailed(f"{e} ({where}{ins.original.strip()})") from None
+
+    def execute(self, plan: Step) -> None:
+        b = self.builder
+        key = step_key(self.state.image_id, plan.key_text, args=plan.args,
+                       sources=plan.sources)
+        if plan.cacheable and not b.options.no_cache:
+            hit = b.cache.get(key)
+            if hit is not None:
+                self.state = State.from_config(hit.config_bytes, hit.layers, hit.image_id,
+                                               self.state.base_id)
+                self.out(" ---> Using cache\n")
+                self.out(f" ---> {short(hit.image_id)}\n")
+                return
+        new = self.state.fork()
+        if plan.apply is not None:
+            plan.apply(new)
+        layer = plan.act(new) if plan.act is not None else None
+        created = rfc3339_nano(b.epoch) if b.epoch is not None else rfc3339_nano()
+        raw = new.commit(plan.created_by, created, layer)
+        b.cache.put(key, new.image_id, raw, new.layers,
+                    layer.unpacked_size if layer is not None else 0)
+        self.state = new
+        self.out(f" ---> {short(new.image_id)}\n")
