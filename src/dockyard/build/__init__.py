@@ -1,0 +1,1 @@
+"""Dockerfile builds: parser, shell-word expansion, .dockerignore, context, COPY."""
