@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from ..errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
+from ..runtime import cgwarm
 from ..runtime.caps import host_bounding_set
 from ..runtime.execproc import ExecProcess, exec_process_spec, spawn_exec
 from ..runtime.users import resolve_user

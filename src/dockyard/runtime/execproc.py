@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.util import atomic_write
 
+from . import cgwarm
 from .oci import _DEFAULT_PATH, _check_cid, _last_runc_error, _read_pid, classify_exit_code
 
 
@@ -137,6 +138,7 @@ def spawn_exec(runtime, cid: str, exec_id: str, process: dict, *, tty: bool, std
             "exec", "--process", os.path.join(d, "process.json"),
             "--pid-file", os.path.join(d, "pid"), cid,
         ]  # fmt: skip
+        cgwarm.warm()  # runc joins the container's cgroups: start the wait for that now
         env = {"PATH": os.environ.get("PATH", _DEFAULT_PATH)}
         # A session of its own: the daemon's terminal signals never reach it.
         ep.proc = subprocess.Popen(args, stdin=fds[0], stdout=fds[1], stderr=fds[2], env=env,

@@ -168,7 +168,7 @@ class ContainerRuntime:
         rfd, wfd = os.pipe2(os.O_CLOEXEC)
         try:
             with open(os.path.join(bundle, "conmon.err"), "wb") as err:
-                env = {"PATH": os.environ.get("PATH", _DEFAULT_PATH), "_OCI_SYNCPIPE": str(wfd)}
+                env = _conmon_env(wfd)
                 # A session of its own from the first instant: a Ctrl-C or kill of the daemon's
                 # process group never reaches conmon, even before it daemonizes itself.
                 proc = subprocess.Popen(
@@ -455,6 +455,18 @@ class ContainerRuntime:
             except FileNotFoundError:
                 pass
         shutil.rmtree(self.bundle_dir(cid), ignore_errors=True)
+
+
+def _conmon_env(sync_fd: int) -> dict[str, str]:
+    """The environment of a container's conmon.
+
+    LD_BIND_NOW: conmon daemonizes with a fork once started, and the child lives as long as
+    the container. A symbol the dynamic linker binds lazily after that fork (glibc's own
+    ``realloc`` when a path is long enough) makes the child fault in ld.so's code and the
+    symbol tables of every library: about 0.4 MiB more RSS per container than podman's
+    conmon. Bound before the fork, those pages stay out of the child."""
+    return {"PATH": os.environ.get("PATH", _DEFAULT_PATH), "_OCI_SYNCPIPE": str(sync_fd),
+            "LD_BIND_NOW": "1"}
 
 
 def _which(prog: str) -> str:
