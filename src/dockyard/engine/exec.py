@@ -94,6 +94,7 @@ class ExecService:
         )
         self._execs[ex.id] = ex
         self._trim(c.id)
+        cgwarm.warm()  # a start usually follows at once (runtime/cgwarm.py)
         self.containers._emit(c, f"exec_create: {' '.join(ex.cmd)}", execID=ex.id)
         return ex
 
