@@ -45,7 +45,7 @@ EXCLUDED_FILES = {
 EXCLUDED_TESTS = {
     "api_image_test.py::PullImageTest::test_pull": "pulls hello-world from Docker Hub",
     "api_image_test.py::PullImageTest::test_pull_streaming": "pulls hello-world from Docker Hub",
-    "api_image_test.py::SaveLoadImagesTest::test_get_load_image":
+    "api_image_test.py::ImportImageTest::test_get_load_image":
         "pulls hello-world from Docker Hub",
     "api_image_test.py::PruneImagesTest::test_prune_images": "pulls hello-world from Docker Hub",
     "api_image_test.py::TestImageDistribution::test_inspect_distribution":
@@ -61,6 +61,15 @@ EXCLUDED_TESTS = {
     "models_images_test.py::ImageCollectionTest::test_pull_multiple":
         "pulls hello-world from Docker Hub",
     "models_images_test.py::ImageTest::test_tag_and_remove": "pulls alpine from Docker Hub",
+    "models_containers_test.py::ContainerCollectionTest::test_run_with_image_that_does_not_exist":
+        "asks Docker Hub for an image and expects its 'not found'",
+    "api_network_test.py::TestNetworks::test_create_inspect_network_with_scope":
+        "swarm (init_swarm for a swarm-scoped network)",
+    "api_network_test.py::TestNetworks::test_create_network_attachable":
+        "swarm (overlay network)",
+    "api_network_test.py::TestNetworks::test_create_network_ingress": "swarm (ingress network)",
+    "api_container_test.py::AttachContainerTest::test_run_container_reading_socket_ws":
+        "websocket-client cannot dial a unix socket (http+docker scheme), against any daemon",
     "api_build_test.py::BuildTest::test_build_streaming":
         "ADDs a file from dl.dropboxusercontent.com",
     "api_build_test.py::BuildTest::test_build_from_stringio":

@@ -76,17 +76,21 @@ async def info(request: web.Request) -> web.Response:
         "Images": len(engine.images.list()),
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
-        "Plugins": {"Volume": ["local"], "Network": ["null", "host"], "Authorization": None,
-                    "Log": ["json-file"]},
-        "MemoryLimit": True, "SwapLimit": True, "CpuCfsPeriod": True, "CpuCfsQuota": True,
-        "CPUShares": True, "CPUSet": True, "PidsLimit": True, "IPv4Forwarding": True,
+        "Plugins": {"Volume": ["local"], "Network": _network_drivers(engine),
+                    "Authorization": None, "Log": ["json-file"]},
+        "MemoryLimit": True, "SwapLimit": True, "KernelMemoryTCP": False,
+        "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True,
+        "PidsLimit": True, "OomKillDisable": True,
+        "IPv4Forwarding": _proc_flag("/proc/sys/net/ipv4/ip_forward"),
+        "BridgeNfIptables": _proc_flag("/proc/sys/net/bridge/bridge-nf-call-iptables"),
+        "BridgeNfIp6tables": _proc_flag("/proc/sys/net/bridge/bridge-nf-call-ip6tables"),
         "Debug": False, "NFd": len(os.listdir("/proc/self/fd")),
         "NGoroutines": len(asyncio.all_tasks()),
         "SystemTime": time.strftime("%Y-%m-%dT%H:%M:%S.000000000Z", time.gmtime()),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": "2" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "1",
-        "NEventsListener": 0,
+        "NEventsListener": len(getattr(engine.events, "_subscribers", ())),
         "KernelVersion": _kernel(),
         "OperatingSystem": _os_name(),
         "OSVersion": "",
@@ -98,7 +102,10 @@ async def info(request: web.Request) -> web.Response:
         "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {},
                            "Mirrors": []},
         "DockerRootDir": engine.root,
-        "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
+        "GenericResources": None,
+        "HttpProxy": os.environ.get("HTTP_PROXY", os.environ.get("http_proxy", "")),
+        "HttpsProxy": os.environ.get("HTTPS_PROXY", os.environ.get("https_proxy", "")),
+        "NoProxy": os.environ.get("NO_PROXY", os.environ.get("no_proxy", "")),
         "Name": platform.node(),
         "Labels": [],
         "ExperimentalBuild": False,
@@ -109,10 +116,33 @@ async def info(request: web.Request) -> web.Response:
                   "ControlAvailable": False, "Error": "", "RemoteManagers": None},
         "LiveRestoreEnabled": True,
         "Isolation": "",
-        "InitBinary": "",
+        "InitBinary": "docker-init",
+        "ContainerdCommit": {"ID": "", "Expected": ""},
+        "RuncCommit": {"ID": engine.runtime_version(), "Expected": engine.runtime_version()},
+        "InitCommit": {"ID": "", "Expected": ""},
         "SecurityOptions": ["name=seccomp,profile=default"],
-        "Warnings": None,
+        "ProductLicense": "",
+        "DefaultAddressPools": [{"Base": "172.17.0.0/16", "Size": 16}],
+        "Warnings": request.app.get("daemon_warnings") or None,
     })
+
+
+def _proc_flag(path: str) -> bool:
+    try:
+        with open(path) as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
+def _network_drivers(engine) -> list[str]:
+    """The drivers the network service offers, once there is one."""
+    nets = getattr(engine, "networks", None)
+    drivers = getattr(nets, "drivers", None)
+    if callable(drivers):
+        drivers = drivers()
+    return list(drivers) if drivers else (["bridge", "host", "null"] if nets else
+                                          ["host", "null"])
 
 
 def _os_name() -> str:

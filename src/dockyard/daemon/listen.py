@@ -141,6 +141,23 @@ def check_plain_tcp(listeners: list[Listener], opts: TLSOptions) -> None:
                     lst.url())
 
 
+def api_warnings(listeners: list[Listener], opts: TLSOptions) -> list[str]:
+    """What ``docker info`` shows under WARNING for insecure listeners (as dockerd)."""
+    out = []
+    for lst in listeners:
+        if lst.scheme != "tcp":
+            continue
+        if not opts.enabled:
+            out.append(f"WARNING: API is accessible on http://{lst.url()[6:]} without "
+                       "encryption.\n         Access to the remote API is equivalent to root "
+                       "access on the host.")
+        elif not opts.verify:
+            out.append(f"WARNING: API is accessible on https://{lst.url()[6:]} without "
+                       "TLS client verification (--tlsverify): anyone who can connect has "
+                       "root access on the host.")
+    return out
+
+
 async def start_sites(runner, listeners: list[Listener], ssl_ctx: ssl.SSLContext | None):
     """Start one aiohttp site per listener; returns the unix socket paths to unlink on exit."""
     from aiohttp import web

@@ -114,7 +114,7 @@ async def _serve(args: argparse.Namespace) -> None:
     from ..api.app import make_app
     from ..engine.engine import Engine
     from ..runtime.exits import ExitWatcher
-    from .listen import start_sites
+    from .listen import api_warnings, start_sites
 
     engine = Engine(args.root, args.exec_root, runtime=args.runtime,
                     cgroup_parent=args.cgroup_parent)
@@ -127,6 +127,7 @@ async def _serve(args: argparse.Namespace) -> None:
     await engine.containers.restore()
 
     app = make_app(engine)
+    app["daemon_warnings"] = api_warnings(args.listeners, args.tls_opts)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1)
     await runner.setup()
     sockets = await start_sites(runner, args.listeners, args.ssl_context)
