@@ -16,7 +16,6 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 
 from daemonctl import DOCKYARD, Daemon, _ping  # noqa: E402
-
 from dockyard.daemon import certs  # noqa: E402
 
 # docker-py goes through requests, which prefers $REQUESTS_CA_BUNDLE over the CA we give it.
