@@ -46,12 +46,19 @@ class Daemon:
         self.cgroup_parent = f"dockyard-test-{self.tag}"
         self.proc: subprocess.Popen | None = None
         self.log_path = os.path.join(self.base, "daemon.log")
+        # Its own bridge, subnet and address pool: parallel test daemons never share one.
+        self.bridge = f"dyt{self.tag[:8]}"
+        self.net_octet = _free_octet()
+        self.bip = f"10.{self.net_octet}.0.1/24"
+        self.pool = f"base=10.{self.net_octet}.0.0/16,size=24"
 
     def start(self, timeout: float = 20) -> None:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [DOCKYARD, "daemon", "--root", self.root, "--exec-root", self.exec_root,
-             "-H", self.host, "--cgroup-parent", self.cgroup_parent, "--log-level", "debug"],
+             "-H", self.host, "--cgroup-parent", self.cgroup_parent, "--log-level", "debug",
+             "--bridge-name", self.bridge, "--bip", self.bip,
+             "--default-address-pool", self.pool],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
         log.close()
@@ -108,6 +115,7 @@ class Daemon:
             except (OSError, ValueError):
                 pass
         _unmount_under(self.base)
+        _remove_network_state(self.root, self.bridge)
         for cg in glob.glob(f"/sys/fs/cgroup/*/{self.cgroup_parent}"):
             _remove_cgroup(cg)
         shutil.rmtree(self.base, ignore_errors=True)
@@ -126,3 +134,25 @@ def _remove_cgroup(path: str) -> None:
             os.rmdir(dirpath)
         except OSError:
             pass
+
+
+def _free_octet() -> int:
+    """A second octet for 10.X.0.0/16 that no route on this host uses yet."""
+    import random
+
+    routes = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True,
+                            text=True).stdout
+    for _ in range(200):
+        x = random.randint(100, 250)
+        if f"10.{x}." not in routes:
+            return x
+    return random.randint(100, 250)
+
+
+def _remove_network_state(root: str, bridge: str) -> None:
+    """The daemon's bridges (and the veths on them) and its iptables chains."""
+    try:
+        from dockyard.network.cleanup import purge_daemon_network
+    except ImportError:
+        return
+    purge_daemon_network(os.path.abspath(root), bridge)

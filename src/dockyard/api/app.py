@@ -96,6 +96,7 @@ async def read_json(request: web.Request, default=None):
 
 def make_app(engine) -> web.Application:
     from . import build, commit, containers, distribution, image_archive, images, swarm, system, volumes
+    from . import networks as network_routes
 
     # client_max_size bounds JSON bodies; image uploads are streamed and not limited by it.
     app = web.Application(middlewares=[headers_middleware], client_max_size=16 << 20)
@@ -107,6 +108,7 @@ def make_app(engine) -> web.Application:
     commit.register(routes)
     image_archive.register(routes)
     volumes.register(routes)
+    network_routes.register(routes)
     build.register(routes)
     distribution.register(routes)
     swarm.register(routes)

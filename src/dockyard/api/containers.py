@@ -7,6 +7,7 @@ from aiohttp import web
 
 from ..errors import InvalidArgument
 from . import convert
+from . import networks as netviews
 from .app import read_json
 from .detach import filtered, parse_detach_keys
 from .filters import match_labels, parse_filters, query_bool, query_int
@@ -84,6 +85,10 @@ async def list_containers(request: web.Request) -> web.Response:
     if limit and limit > 0:
         items = items[:limit]
     out = [convert.container_summary(c, svc.size_rw(c) if size else None) for c in items]
+    for c, doc in zip(items, out, strict=True):
+        doc["Ports"] = netviews.summary_ports(svc.networks, c)
+        doc["NetworkSettings"] = {"Networks": netviews.network_settings(svc.networks, c)
+                                  ["Networks"]}
     return web.json_response(out)
 
 
@@ -94,6 +99,7 @@ async def inspect(request: web.Request) -> web.Response:
     data = convert.container_inspect(
         c, container_dir=svc.container_dir(c.id), log_path=svc.log_path(c.id),
         upper=svc.snapshots.upper_dir(c.id), size_rw=svc.size_rw(c) if size else None)
+    data["NetworkSettings"] = netviews.network_settings(svc.networks, c)
     return web.json_response(data)
 
 

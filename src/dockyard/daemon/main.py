@@ -59,6 +59,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--certs-dir", action="append", default=[], metavar="DIR",
                    help="certs.d-style directories of registry CAs and client certificates "
                         "(default /etc/docker/certs.d and /etc/dockyard/certs.d)")
+    p.add_argument("--bridge-name", default="dockyard0", metavar="NAME",
+                   help="bridge device of the default bridge network (default dockyard0)")
+    p.add_argument("--bip", default="172.30.0.1/16", metavar="CIDR",
+                   help="gateway address and subnet of the default bridge network "
+                        "(default 172.30.0.1/16)")
+    p.add_argument("--default-address-pool", default="base=10.210.0.0/16,size=24",
+                   metavar="base=CIDR,size=N",
+                   help="where user-defined networks get their subnets "
+                        "(default base=10.210.0.0/16,size=24)")
     args = p.parse_args(argv)
     from ..engine.logrotate import parse_daemon_opts
     from ..errors import InvalidArgument
@@ -124,7 +133,11 @@ async def _serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     watcher = ExitWatcher(engine.runtime.exit_dir(), engine.containers.on_exit)
     watcher.start(loop)
+    engine.networks.configure(bridge_name=args.bridge_name, bip=args.bip,
+                              pool=args.default_address_pool, owner=engine.root)
+    await engine.networks.start()
     await engine.containers.restore()
+    await asyncio.to_thread(engine.networks.reconcile)
 
     app = make_app(engine)
     app["daemon_warnings"] = api_warnings(args.listeners, args.tls_opts)

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import shutil
+import socket
 
 from ..container import state as sm
 from ..container.binds import needs_mounts
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 class ContainerService(StartMixin, SpecMixin, ExitMixin, StopMixin, RestoreMixin, LiveOpsMixin):
     volumes = None  # the VolumeService, set by the Engine (containers with mounts need it)
+    networks = None  # the NetworkService, set by the Engine (None: loopback only)
 
     def __init__(self, *, root: str, exec_root: str, meta, images, snapshots, runtime, events,
                  cgroup_parent: str = "dockyard"):
@@ -126,9 +128,13 @@ class ContainerService(StartMixin, SpecMixin, ExitMixin, StopMixin, RestoreMixin
             validate_check(merged.get("Healthcheck"))
             validate_on_failure(host.get("HealthOnFailure"))
         argv = command_line(merged)
+        attachments = (self.networks.validate(config, host, body.get("NetworkingConfig"))
+                       if self.networks is not None else [])
         cid = new_id()
         if not merged.get("Hostname"):
-            merged["Hostname"] = cid[:12]
+            mode = host.get("NetworkMode") or ""
+            merged["Hostname"] = socket.gethostname() if mode == "host" else \
+                "" if mode.startswith("container:") else cid[:12]
         c = Container(
             id=cid,
             name=name or random_name(self.repo.name_taken),
@@ -146,6 +152,8 @@ class ContainerService(StartMixin, SpecMixin, ExitMixin, StopMixin, RestoreMixin
             await asyncio.to_thread(self._prepare_filesystem, c, image)
             try:
                 self.repo.add(c)
+                if attachments:
+                    self.networks.created(c.id, attachments)
             except Exception:
                 await asyncio.to_thread(self._remove_filesystem, c.id)
                 raise
@@ -262,6 +270,8 @@ class ContainerService(StartMixin, SpecMixin, ExitMixin, StopMixin, RestoreMixin
         if c.id in self._runtime_live:
             self._cleanup_runtime(c.id)
         self._remove_filesystem(c.id)
+        if self.networks is not None:
+            self.networks.removed(c.id)
         if not self.images.exists(c.image_id):
             # Its image was force-deleted while in use: its layers can go now.
             self.images.prune_layers()

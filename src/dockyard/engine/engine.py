@@ -37,6 +37,10 @@ class Engine:
         self.volumes = VolumeService(os.path.join(self.root, "volumes"), self.meta, self.events,
                                      self.containers.repo.all)
         self.containers.volumes = self.volumes
+        from .networks import NetworkService
+
+        # Wired into the containers by networks.start() (the daemon); loopback only before.
+        self.networks = NetworkService(self.meta, self.events, self.containers)
         self.daemon_id = self._daemon_id()
         self._runtime_version: str | None = None
 

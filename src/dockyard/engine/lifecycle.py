@@ -88,7 +88,8 @@ class StartMixin:
         try:
             self.snapshots.mount(c.id, rootfs)
             t1 = time.perf_counter()
-            spec = build_spec(self._spec_options(c, rootfs))
+            plan = self.networks.plan(c) if self.networks is not None else None
+            spec = build_spec(self._spec_options(c, rootfs, plan))
             # A restarted container appends to its log, as Docker's json-file does.
             pid = self.runtime.create(
                 c.id, spec, self.log_path(c.id),
@@ -98,6 +99,9 @@ class StartMixin:
                 # a tty: a shell detached from (ctrl-p ctrl-q) keeps its terminal.
                 leave_stdin_open=bool(c.config.get("Tty")) or not c.config.get("StdinOnce"),
             )
+            if plan is not None and plan.endpoints:
+                # Between runc create and start: the process sees its network from the start.
+                self.networks.attach(c, pid, plan)
             log.debug("runtime of %s created: mount %.1f ms, spec and runc create %.1f ms",
                       c.id[:12], (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3)
             return pid
@@ -151,6 +155,8 @@ class StartMixin:
         self._runtime_live.discard(cid)
         if self.volumes is not None:
             self.volumes.release(cid)
+        if self.networks is not None:
+            self.networks.release(cid)
 
     def _unmount(self, cid: str) -> None:
         target = self.rootfs_path(cid)

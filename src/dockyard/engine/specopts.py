@@ -30,11 +30,14 @@ def init_binary() -> str:
 class SpecMixin:
     """The SpecOptions of a container (its /etc files, mounts, limits, security)."""
 
-    def _spec_options(self, c: Container, rootfs: str) -> SpecOptions:
+    def _spec_options(self, c: Container, rootfs: str, plan=None) -> SpecOptions:
+        """``plan``: the network's (engine/networks.Plan); None = loopback only."""
         h = c.host_config
         cdir = self.container_dir(c.id)
         extra_mounts = files.write_etc_files(cdir, c.config.get("Hostname") or c.id[:12],
-                                             c.config.get("Domainname") or "")
+                                             c.config.get("Domainname") or "",
+                                             hosts=plan.hosts if plan else None,
+                                             resolv=plan.resolv if plan else None)
         if c.mounts:
             extra_mounts += self.volumes.oci_mounts(c.id, c.mounts, rootfs)
         elif h.get("Binds") or h.get("Mounts"):  # a record from before volumes
@@ -62,6 +65,8 @@ class SpecMixin:
             cwd=c.config.get("WorkingDir") or "/",
             user=c.config.get("User") or "",
             hostname=c.config.get("Hostname") or c.id[:12],
+            netns_path=plan.netns_path if plan else None,
+            host_network=bool(plan and plan.mode == "host"),
             tty=bool(c.config.get("Tty")),
             open_stdin=bool(c.config.get("OpenStdin")),
             readonly_rootfs=bool(h.get("ReadonlyRootfs")),

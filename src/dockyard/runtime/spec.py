@@ -68,7 +68,8 @@ class SpecOptions:
     cpu_shares: int = 0
     pids_limit: int = 0
     ulimits: list[dict] = field(default_factory=list)
-    netns_path: str | None = None
+    netns_path: str | None = None  # join this network namespace (container:NAME)
+    host_network: bool = False  # no network namespace: the host's (--network host)
     extra_mounts: list[dict] = field(default_factory=list)
     cgroups_path: str = ""
     labels: dict = field(default_factory=dict)
@@ -112,7 +113,8 @@ def build_spec(opts: SpecOptions) -> dict[str, Any]:
         {"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"},
     ]  # fmt: skip
     # An empty network namespace gets `lo` up from runc itself (specconv adds a loopback network).
-    namespaces.append({"type": "network", "path": opts.netns_path} if opts.netns_path else {"type": "network"})
+    if not opts.host_network:
+        namespaces.append({"type": "network", "path": opts.netns_path} if opts.netns_path else {"type": "network"})
 
     linux: dict[str, Any] = {
         "namespaces": namespaces,

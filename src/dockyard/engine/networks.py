@@ -1,0 +1,685 @@
+"""Networks: the predefined bridge/host/none, user-defined bridges, container endpoints.
+
+The container service calls four hooks: ``validate`` and ``created`` at create, ``plan`` before
+the OCI spec is written (addresses leased, ports allocated, /etc files decided), ``attach`` once
+``runc create`` gave the container a pid (veths into its namespace), and ``release`` when its
+runtime goes. A container's namespace is its own init's (no bind mounts to leak); its veths go
+with it, so an exit costs a database update, plus one iptables-restore when it published ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import secrets
+import socket
+import threading
+from dataclasses import dataclass, field
+
+from ..errors import Conflict, Forbidden, InvalidArgument, NotFound
+from ..network import ipam
+from ..network.firewall import BridgeRules, DnatRule, Firewall
+from ..network.netlink import Netlink, enable_forwarding
+from ..network.ports import allocate as allocate_ports
+from ..network.ports import parse_bindings
+from ..network.store import Endpoint, Network, NetworkStore, Port
+from ..util import new_id, rfc3339_nano
+from . import files
+
+log = logging.getLogger(__name__)
+
+PREDEFINED = ("bridge", "host", "none")
+
+
+@dataclass
+class NetConfig:
+    """The daemon's network options (dockyard daemon --bridge-name, --bip,
+    --default-address-pool)."""
+    bridge_name: str = "dockyard0"
+    bip: str = "172.30.0.1/16"
+    pool: str = "10.210.0.0/16"
+    pool_size: int = 24
+
+
+@dataclass
+class Plan:
+    """What a start needs from the network: the namespace and the /etc files."""
+    mode: str  # bridge (own namespace with endpoints) | none | host | container
+    netns_path: str | None = None  # container:NAME -> the other one's namespace
+    hosts: bytes = b""
+    resolv: bytes = b""
+    endpoints: list[tuple[Endpoint, Network]] = field(default_factory=list)
+
+
+def network_mode(host: dict) -> str:
+    mode = host.get("NetworkMode") or "default"
+    return "bridge" if mode == "default" else mode
+
+
+class NetworkService:
+    def __init__(self, meta, events, containers):
+        self.store = NetworkStore(meta)
+        self.events = events
+        self.containers = containers  # the ContainerService (records, names)
+        self.config = NetConfig()
+        self.netlink = Netlink()
+        self.firewall: Firewall | None = None
+        self.dns = None
+        self._lock = threading.RLock()  # leases and port allocation
+        self._nets: dict[str, Network] = {n.id: n for n in self.store.networks()}
+        self.owner = ""
+
+    # ---- daemon start ---------------------------------------------------------------------
+
+    def configure(self, *, bridge_name: str | None = None, bip: str | None = None,
+                  pool: str | None = None, owner: str = "") -> None:
+        if bridge_name:
+            if len(bridge_name) > 15:
+                raise InvalidArgument(f"bridge name {bridge_name} is longer than 15 characters")
+            self.config.bridge_name = bridge_name
+        if bip:
+            self.config.bip = bip
+        if pool:
+            base, _, size = pool.partition(",size=")
+            self.config.pool = base.removeprefix("base=")
+            self.config.pool_size = int(size or 24)
+        self.owner = owner
+
+    async def start(self) -> None:
+        """Predefined networks, bridges, firewall chains and DNS responders; then the stale
+        bridges of networks that are gone."""
+        await asyncio.to_thread(self._start_blocking)
+        from ..network.dns import DnsServers
+
+        self.dns = DnsServers(self._resolve_name, files.host_resolv()[0])
+        self.containers.networks = self
+        for n in self._nets.values():
+            if n.driver == "bridge" and not n.predefined:
+                await self.dns.serve(n.gateway)
+
+    def _start_blocking(self) -> None:
+        self.netlink.warm()
+        enable_forwarding()
+        self.firewall = Firewall(self.config.bridge_name)
+        by_name = {n.name: n for n in self._nets.values()}
+        iface = ipaddress.ip_interface(self.config.bip)
+        want = {
+            "bridge": dict(driver="bridge", bridge=self.config.bridge_name,
+                           subnet=str(iface.network), gateway=str(iface.ip)),
+            "host": dict(driver="host"), "none": dict(driver="null"),
+        }
+        for name, attrs in want.items():
+            n = by_name.get(name)
+            if n is None:
+                n = Network(id=new_id(), name=name, created=rfc3339_nano(), predefined=True,
+                            **attrs)
+                self.store.add_network(n)
+            elif any(getattr(n, k) != v for k, v in attrs.items()):
+                for k, v in attrs.items():
+                    setattr(n, k, v)
+                self.store.delete_network(n.id)
+                self.store.add_network(n)
+            self._nets[n.id] = n
+        bridges = set()
+        for n in self._nets.values():
+            if n.driver == "bridge":
+                self._ensure_bridge(n)
+                bridges.add(n.bridge)
+        for name in self.netlink.owned_links(self.owner):
+            if name not in bridges:
+                log.info("removing stale bridge %s", name)
+                self.netlink.delete_link(name)
+        self._apply_firewall()
+
+    def _ensure_bridge(self, n: Network) -> None:
+        net = ipaddress.ip_network(n.subnet)
+        self.netlink.ensure_bridge(n.bridge, n.gateway, net.prefixlen, self.owner)
+
+    def reconcile(self) -> None:
+        """After the containers were restored: leases of containers that are not running
+        (they stopped, or were removed, while the daemon was down) are freed."""
+        known = {c.id: c for c in self.containers.repo.all()}
+        with self._lock:
+            for ep in self.store.endpoints():
+                c = known.get(ep.container_id)
+                if c is None:
+                    self.store.forget_container(ep.container_id)
+                elif ep.ip and not c.running:
+                    self.store.release(ep.container_id)
+            for p in self.store.ports():
+                c = known.get(p.container_id)
+                if c is None or not c.running:
+                    self.store.release(p.container_id)
+            self._apply_firewall()
+
+    def close(self) -> None:
+        if self.dns is not None:
+            self.dns.close()
+        self.netlink.close()
+
+    # ---- lookup ---------------------------------------------------------------------------
+
+    def list(self) -> list[Network]:
+        return sorted(self._nets.values(), key=lambda n: n.created)
+
+    def get(self, ref: str) -> Network:
+        if not ref:
+            raise NotFound("network  not found")
+        n = self._nets.get(ref)
+        if n:
+            return n
+        for n in self._nets.values():
+            if n.name == ref:
+                return n
+        matches = [n for n in self._nets.values() if n.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise InvalidArgument(f"network {ref} is ambiguous ({len(matches)} matches found "
+                                  "on name)")
+        raise NotFound(f"network {ref} not found")
+
+    def endpoints_of(self, nid: str) -> list[Endpoint]:
+        return self.store.endpoints(network_id=nid)
+
+    def container_endpoints(self, cid: str) -> list[tuple[Endpoint, Network]]:
+        return [(ep, self._nets[ep.network_id]) for ep in self.store.endpoints(container_id=cid)
+                if ep.network_id in self._nets]
+
+    # ---- create / remove ------------------------------------------------------------------
+
+    async def create(self, body) -> Network:
+        if not isinstance(body, dict):
+            raise InvalidArgument("invalid JSON: the body must be a JSON object")
+        name = body.get("Name")
+        if not isinstance(name, str) or not name:
+            raise InvalidArgument("network name must not be empty")
+        if name in PREDEFINED:
+            raise Forbidden(f"{name} is a pre-defined network and cannot be created")
+        if any(n.name == name for n in self._nets.values()):
+            raise Conflict(f"network with name {name} already exists")
+        driver = body.get("Driver") or "bridge"
+        if driver != "bridge":
+            raise NotFound(f"plugin \"{driver}\" not found")
+        for key in ("Labels", "Options"):
+            if body.get(key) is not None and not isinstance(body[key], dict):
+                raise InvalidArgument(f"{key} must be an object")
+        ipam_cfg = body.get("IPAM") or {}
+        if not isinstance(ipam_cfg, dict):
+            raise InvalidArgument("IPAM must be an object")
+        configs = ipam_cfg.get("Config") or []
+        if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+            raise InvalidArgument("IPAM.Config must be a list of objects")
+        configs = [c for c in configs if ":" not in str(c.get("Subnet") or "")]  # no IPv6
+        if len(configs) > 1:
+            raise InvalidArgument("only one IPv4 subnet per network is supported")
+        cfg = configs[0] if configs else {}
+        n = await asyncio.to_thread(self._create_blocking, name, cfg, body)
+        if self.dns is not None:
+            await self.dns.serve(n.gateway)
+        self.events.emit("network", "create", n.id, {"name": n.name, "type": n.driver})
+        return n
+
+    def _create_blocking(self, name: str, cfg: dict, body: dict) -> Network:
+        with self._lock:
+            taken = [ipaddress.ip_network(n.subnet) for n in self._nets.values() if n.subnet]
+            if cfg.get("Subnet"):
+                subnet = ipam.parse_subnet(str(cfg["Subnet"]))
+                for other in self._nets.values():
+                    if other.subnet and ipaddress.ip_network(other.subnet).overlaps(subnet):
+                        raise Forbidden("Pool overlaps with other one on this address space")
+            else:
+                if cfg.get("Gateway") or cfg.get("IPRange"):
+                    raise InvalidArgument("a gateway or an ip-range needs a subnet")
+                subnet = ipam.pick_subnet(ipaddress.ip_network(self.config.pool),
+                                          self.config.pool_size,
+                                          taken + self.netlink.host_routes())
+            gw, rng = ipam.check_config(subnet, str(cfg.get("Gateway") or ""),
+                                        str(cfg.get("IPRange") or ""))
+            nid = new_id()
+            n = Network(id=nid, name=name, driver="bridge", created=rfc3339_nano(),
+                        bridge=(body.get("Options") or {}).get(
+                            "com.docker.network.bridge.name") or f"br-{nid[:12]}",
+                        subnet=str(subnet), gateway=str(gw), ip_range=str(rng or ""),
+                        internal=bool(body.get("Internal")),
+                        attachable=bool(body.get("Attachable")),
+                        labels=dict(body.get("Labels") or {}),
+                        options=dict(body.get("Options") or {}))
+            if len(n.bridge) > 15:
+                raise InvalidArgument(f"bridge name {n.bridge} is longer than 15 characters")
+            self._ensure_bridge(n)
+            try:
+                self.store.add_network(n)
+                self._nets[n.id] = n
+                self._apply_firewall()
+            except Exception:
+                self._nets.pop(n.id, None)
+                self.store.delete_network(n.id)
+                self.netlink.delete_link(n.bridge)
+                raise
+            return n
+
+    async def remove(self, ref: str) -> None:
+        n = self.get(ref)
+        if n.predefined:
+            raise Forbidden(f"{n.name} is a pre-defined network and cannot be removed")
+        if self.store.endpoints(network_id=n.id):
+            raise Forbidden(f"error while removing network: network {n.name} id {n.id} has "
+                            "active endpoints")
+        await asyncio.to_thread(self._remove_blocking, n)
+        if self.dns is not None:
+            self.dns.stop(n.gateway)
+        self.events.emit("network", "destroy", n.id, {"name": n.name, "type": n.driver})
+
+    def _remove_blocking(self, n: Network) -> None:
+        with self._lock:
+            self._nets.pop(n.id, None)
+            self.store.delete_network(n.id)
+            self._apply_firewall()
+            self.netlink.delete_link(n.bridge)
+
+    async def prune(self, keep) -> list[str]:
+        """Remove unused user-defined networks for which ``keep(n)`` is False."""
+        gone = []
+        for n in list(self._nets.values()):
+            if n.predefined or keep(n) or self.store.endpoints(network_id=n.id):
+                continue
+            try:
+                await self.remove(n.id)
+                gone.append(n.name)
+            except (Forbidden, NotFound):
+                pass
+        return gone
+
+    # ---- container create -----------------------------------------------------------------
+
+    def validate(self, config: dict, host: dict, networking: dict | None) -> list[tuple[str, dict]]:
+        """Check the network parts of a create body; returns the (network id, endpoint
+        config) to record. Raises with Docker's wording."""
+        mode = network_mode(host)
+        eps = (networking or {}).get("EndpointsConfig") if isinstance(networking, dict) else None
+        if eps is not None and not isinstance(eps, dict):
+            raise InvalidArgument("NetworkingConfig.EndpointsConfig must be an object")
+        eps = eps or {}
+        for name, cfg in eps.items():
+            if cfg is not None and not isinstance(cfg, dict):
+                raise InvalidArgument(f"invalid endpoint settings for network {name}")
+        for ip in host.get("Dns") or []:
+            try:
+                ipaddress.ip_address(ip)
+            except (ValueError, TypeError):
+                raise InvalidArgument(f"IP address is not correctly formatted: {ip}") from None
+        for entry in host.get("ExtraHosts") or []:
+            parse_extra_host(entry)
+        parse_bindings(host.get("PortBindings"), config.get("ExposedPorts"),
+                       bool(host.get("PublishAllPorts")))
+        if mode.startswith("container:"):
+            if host.get("PortBindings") or host.get("PublishAllPorts"):
+                raise InvalidArgument("conflicting options: port publishing and the container "
+                                      "type network mode")
+            if config.get("Hostname"):
+                raise InvalidArgument("conflicting options: hostname and the network mode")
+            if host.get("Dns") or host.get("ExtraHosts"):
+                raise InvalidArgument("conflicting options: dns and the network mode")
+            self.containers.get(mode.split(":", 1)[1])
+            return []
+        if mode in ("host", "none"):
+            return []  # Docker ignores published ports there
+        n = self.get(mode)
+        out = [(n.id, {})]
+        for name, cfg in eps.items():
+            cfg = cfg or {}
+            target = self.get(name)
+            ipv4 = ((cfg.get("IPAMConfig") or {}).get("IPv4Address") or "")
+            if target.predefined and (ipv4 and target.name == "bridge"):
+                raise InvalidArgument("user specified IP address is supported on user defined "
+                                      "networks only")
+            if target.predefined and cfg.get("Aliases"):
+                raise InvalidArgument("network-scoped alias is supported only for containers "
+                                      "in user defined networks")
+            if target.driver != "bridge" and target.id != n.id:
+                raise InvalidArgument(f"container cannot be connected to network {name} and "
+                                      f"{n.name}")
+            if ipv4:
+                subnet = ipaddress.ip_network(target.subnet)
+                ipam.check_requested(ipv4, subnet, ipaddress.ip_address(target.gateway), [])
+            aliases = cfg.get("Aliases") or []
+            if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+                raise InvalidArgument("Aliases must be a list of strings")
+            clean = {"Aliases": aliases or None,
+                     "IPAMConfig": {"IPv4Address": ipv4} if ipv4 else None}
+            if target.id == n.id:
+                out[0] = (n.id, clean)
+            else:
+                out.append((target.id, clean))
+        return out
+
+    def created(self, cid: str, attachments: list[tuple[str, dict]]) -> None:
+        for nid, cfg in attachments:
+            self.store.add_endpoint(Endpoint(container_id=cid, network_id=nid, config=cfg))
+
+    def removed(self, cid: str) -> None:
+        with self._lock:
+            had_ports = bool(self.store.ports(cid))
+            self.store.forget_container(cid)
+            if had_ports:
+                self._apply_firewall()
+
+    # ---- start / exit ---------------------------------------------------------------------
+
+    def plan(self, c) -> Plan:
+        """Lease addresses and publish ports for a start; decide the /etc files. Blocking."""
+        host = c.host_config
+        mode = network_mode(host)
+        hostname = c.config.get("Hostname") or c.id[:12]
+        domain = c.config.get("Domainname") or ""
+        extra = [parse_extra_host(e) for e in host.get("ExtraHosts") or []]
+        dns = list(host.get("Dns") or []) or None
+        search = list(host.get("DnsSearch") or []) or None
+        options = list(host.get("DnsOptions") or []) or None
+        if mode == "host":
+            return Plan("host", hosts=_host_hosts(extra),
+                        resolv=files.resolv_conf(dns, search, options))
+        if mode.startswith("container:"):
+            other = self.containers.get(mode.split(":", 1)[1])
+            if not other.running or not other.state.pid:
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
+            d = self.containers.container_dir(other.id)
+            return Plan("container", netns_path=f"/proc/{other.state.pid}/ns/net",
+                        hosts=_read(os.path.join(d, "hosts")),
+                        resolv=_read(os.path.join(d, "resolv.conf")))
+        if mode == "none":
+            return Plan("none", hosts=files.hosts_file(hostname, domain, None, extra),
+                        resolv=files.resolv_conf(dns, search, options))
+        with self._lock:
+            leased = self._lease_all(c)
+            try:
+                self._publish(c, leased)
+            except Exception:
+                self.store.release(c.id)
+                raise
+        addrs = [ep.ip for ep, _ in leased]
+        user = next((n for _, n in leased if not n.predefined), None)
+        resolv_servers = dns or ([user.gateway] if user is not None else None)
+        return Plan("bridge", hosts=files.hosts_file(hostname, domain, addrs[:1], extra),
+                    resolv=files.resolv_conf(resolv_servers, search, options), endpoints=leased)
+
+    def _lease_all(self, c) -> list[tuple[Endpoint, Network]]:
+        out = []
+        for i, (ep, n) in enumerate(self.container_endpoints(c.id)):
+            if n.driver != "bridge":
+                continue
+            self._lease(ep, n, f"eth{i}")
+            out.append((ep, n))
+        return out
+
+    def _lease(self, ep: Endpoint, n: Network, ifname: str) -> None:
+        subnet = ipaddress.ip_network(n.subnet)
+        gw = ipaddress.ip_address(n.gateway)
+        used = [u for u in self.store.used_ips(n.id) if u != ep.ip]
+        want = ((ep.config.get("IPAMConfig") or {}).get("IPv4Address") or "")
+        if want:
+            addr = ipam.check_requested(want, subnet, gw, used)
+        else:
+            addr = ipam.allocate(subnet, gw, ipaddress.ip_network(n.ip_range) if n.ip_range
+                                 else None, used, n.name)
+        ep.ip = str(addr)
+        ep.mac = ipam.mac_for(addr)
+        ep.ifname = ifname
+        ep.host_ifname = "vd" + secrets.token_hex(4)
+        ep.endpoint_id = new_id()
+        self.store.lease(ep)
+
+    def _publish(self, c, leased: list[tuple[Endpoint, Network]]) -> None:
+        bindings = parse_bindings(c.host_config.get("PortBindings"),
+                                  c.config.get("ExposedPorts"),
+                                  bool(c.host_config.get("PublishAllPorts")))
+        if not bindings or not leased:
+            return
+        taken = [(p.proto, p.host_ip, p.host_port) for p in self.store.ports()
+                 if p.container_id != c.id]
+        chosen = allocate_ports(bindings, taken)
+        self.store.set_ports(c.id, [Port(c.id, b.proto, b.container_port, b.host_ip, port)
+                                    for b, port in chosen])
+        self._apply_firewall()
+
+    def attach(self, c, pid: int, plan: Plan) -> None:
+        """Veths into the new container's namespace (after runc create, before its start)."""
+        gateway_set = False
+        for ep, n in plan.endpoints:
+            gw = None
+            if not n.internal and not gateway_set:
+                gw, gateway_set = n.gateway, True
+            self.netlink.attach(pid, n.bridge, ep.host_ifname, ep.ifname, ep.mac, ep.ip,
+                                ipaddress.ip_network(n.subnet).prefixlen, gw)
+
+    def release(self, cid: str) -> None:
+        """The container's runtime is gone: its leases and ports are free again (its veths
+        went with its namespace)."""
+        with self._lock:
+            had_ports = bool(self.store.ports(cid))
+            self.store.release(cid)
+            if had_ports:
+                self._apply_firewall()
+
+    # ---- connect / disconnect -------------------------------------------------------------
+
+    async def connect(self, ref: str, container: str, endpoint: dict | None) -> None:
+        n = self.get(ref)
+        c = self.containers.get(container)
+        if n.driver != "bridge":
+            raise Forbidden("container cannot be disconnected from host network or connected "
+                            "to host network" if n.driver == "host" else
+                            f"container cannot be connected to network {n.name}")
+        mode = network_mode(c.host_config)
+        if mode in ("host", "none") or mode.startswith("container:"):
+            raise Forbidden("container sharing network namespace with another container or "
+                            "host cannot be connected to any other network")
+        if any(ep.network_id == n.id for ep in self.store.endpoints(container_id=c.id)):
+            raise Forbidden(f"endpoint with name {c.name} already exists in network {n.name}")
+        cfg = self.validate(c.config, {"NetworkMode": n.id},
+                            {"EndpointsConfig": {n.id: endpoint or {}}})[0][1]
+        ep = Endpoint(container_id=c.id, network_id=n.id, config=cfg)
+        self.store.add_endpoint(ep)
+        if c.state.status in ("running", "paused") and c.state.pid:
+            try:
+                await asyncio.to_thread(self._connect_live, c, ep, n)
+            except Exception:
+                self.store.delete_endpoint(c.id, n.id)
+                raise
+        self.events.emit("network", "connect", n.id,
+                         {"name": n.name, "type": n.driver, "container": c.id})
+
+    def _connect_live(self, c, ep: Endpoint, n: Network) -> None:
+        with self._lock:
+            index = len(self.store.endpoints(container_id=c.id)) - 1
+            used = {e.ifname for e, _ in self.container_endpoints(c.id) if e.ifname}
+            ifname = next(f"eth{i}" for i in range(index, index + 64) if f"eth{i}" not in used)
+            self._lease(ep, n, ifname)
+        has_gw = any(e.ip and not nn.internal for e, nn in self.container_endpoints(c.id)
+                     if e.network_id != n.id)
+        try:
+            self.netlink.attach(c.state.pid, n.bridge, ep.host_ifname, ep.ifname, ep.mac,
+                                ep.ip, ipaddress.ip_network(n.subnet).prefixlen,
+                                None if has_gw or n.internal else n.gateway)
+        except Exception:
+            self.store.release(c.id, n.id)
+            raise
+        self._rewrite_hosts(c)
+
+    async def disconnect(self, ref: str, container: str, force: bool = False) -> None:
+        n = self.get(ref)
+        try:
+            c = self.containers.get(container)
+        except NotFound:
+            if not force:
+                raise
+            return
+        eps = [ep for ep in self.store.endpoints(container_id=c.id) if ep.network_id == n.id]
+        if not eps:
+            raise Forbidden(f"container {c.id} is not connected to network {n.name}")
+        if n.driver == "host":
+            raise Forbidden("container cannot be disconnected from host network or connected "
+                            "to host network")
+        ep = eps[0]
+
+        def blocking() -> None:
+            with self._lock:
+                if ep.host_ifname:
+                    self.netlink.detach(ep.host_ifname)
+                self.store.delete_endpoint(c.id, n.id)
+                self._apply_firewall()
+            if c.running:
+                self._rewrite_hosts(c)
+
+        await asyncio.to_thread(blocking)
+        self.events.emit("network", "disconnect", n.id,
+                         {"name": n.name, "type": n.driver, "container": c.id})
+
+    def _rewrite_hosts(self, c) -> None:
+        path = os.path.join(self.containers.container_dir(c.id), "hosts")
+        addrs = [ep.ip for ep, _ in self.container_endpoints(c.id) if ep.ip]
+        extra = [parse_extra_host(e) for e in c.host_config.get("ExtraHosts") or []]
+        try:
+            files.write_in_place(path, files.hosts_file(
+                c.config.get("Hostname") or c.id[:12], c.config.get("Domainname") or "",
+                addrs[:1] or None, extra))
+        except OSError as e:
+            log.warning("cannot update /etc/hosts of %s: %s", c.id[:12], e)
+
+    # ---- published ports of a running container (beyond Docker) -----------------------------
+
+    async def update_ports(self, container: str, add: dict | None, remove: dict | None) -> None:
+        """Add or remove published ports; live when the container runs."""
+        c = self.containers.get(container)
+        mode = network_mode(c.host_config)
+        if mode in ("host", "none") or mode.startswith("container:"):
+            raise InvalidArgument(f"cannot publish ports of a container in network mode {mode}")
+        bindings = {k: list(v or []) for k, v in (c.host_config.get("PortBindings") or {}).items()}
+        for key, binds in (add or {}).items():
+            parse_bindings({key: binds})
+            bindings.setdefault(key, []).extend(binds or [{}])
+        for key, binds in (remove or {}).items():
+            parse_bindings({key: binds})
+            if key not in bindings:
+                raise NotFound(f"port {key} is not published")
+            if not binds:
+                bindings.pop(key)
+            else:
+                kept = [b for b in bindings[key] if not any(
+                    str(b.get("HostPort") or "") == str(r.get("HostPort") or "") and
+                    (b.get("HostIp") or "") == (r.get("HostIp") or "") for r in binds)]
+                if len(kept) == len(bindings[key]):
+                    raise NotFound(f"port {key} is not published on "
+                                   f"{binds[0].get('HostIp') or '0.0.0.0'}:"
+                                   f"{binds[0].get('HostPort')}")
+                bindings[key] = kept
+                if not kept:
+                    bindings.pop(key)
+        host = dict(c.host_config, PortBindings=bindings)
+        old = c.host_config
+
+        def blocking() -> None:
+            with self._lock:
+                c.host_config = host
+                leased = [(ep, n) for ep, n in self.container_endpoints(c.id) if ep.ip]
+                if c.running and leased:
+                    previous = self.store.ports(c.id)
+                    try:
+                        self.store.set_ports(c.id, [])
+                        self._publish(c, leased[:1])
+                    except Exception:
+                        c.host_config = old
+                        self.store.set_ports(c.id, previous)
+                        self._apply_firewall()
+                        raise
+                self.containers.repo.save(c)
+
+        await asyncio.to_thread(blocking)
+
+    # ---- firewall -------------------------------------------------------------------------
+
+    def _apply_firewall(self) -> None:
+        if self.firewall is None:
+            return
+        bridges = [BridgeRules(n.bridge, n.subnet, n.internal)
+                   for n in sorted(self._nets.values(), key=lambda n: n.created)
+                   if n.driver == "bridge"]
+        primary: dict[str, str] = {}
+        for ep in self.store.endpoints():
+            if ep.ip and ep.container_id not in primary:
+                primary[ep.container_id] = ep.ip
+        dnat = [DnatRule(p.proto, p.host_ip, p.host_port, primary[p.container_id],
+                         p.container_port)
+                for p in self.store.ports() if p.container_id in primary]
+        self.firewall.apply(bridges, dnat)
+
+    # ---- views for the API ----------------------------------------------------------------
+
+    def ports_of(self, cid: str) -> list[Port]:
+        return self.store.ports(cid)
+
+    def _resolve_name(self, source: str, name: str) -> list[str] | None:
+        """Embedded DNS: addresses of ``name`` among the networks of the container at
+        ``source``; None when the name is not one of ours."""
+        endpoints = [ep for ep in self.store.endpoints() if ep.ip]
+        asker = {ep.network_id for ep in endpoints if ep.ip == source}
+        if not asker:
+            return None
+        short = name
+        for n in self._nets.values():
+            if n.id in asker and name.endswith("." + n.name):
+                short = name[: -len(n.name) - 1]
+        found = []
+        for ep in endpoints:
+            if ep.network_id not in asker or self._nets.get(ep.network_id) is None or \
+                    self._nets[ep.network_id].predefined:
+                continue
+            try:
+                c = self.containers.repo.get(ep.container_id)
+            except NotFound:
+                continue
+            names = {c.name.lower(), c.id[:12]} | {a.lower() for a in
+                                                   ep.config.get("Aliases") or []}
+            if short in names and ep.ip not in found:
+                found.append(ep.ip)
+        return found or None
+
+
+def parse_extra_host(entry) -> tuple[str, str]:
+    """``name:ip`` (or ``name=ip``, docker 28) of --add-host."""
+    if not isinstance(entry, str):
+        raise InvalidArgument(f"invalid extra host: {entry!r}")
+    sep = "=" if "=" in entry else ":"
+    name, _, ip = entry.partition(sep)
+    if not name or not ip:
+        raise InvalidArgument(f"bad format for add-host: {entry}")
+    ip = ip.strip("[]")
+    if ip == "host-gateway":
+        return name, "172.17.0.1"
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        raise InvalidArgument(f"invalid IP address in add-host: {ip}") from None
+    return name, ip
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def _host_hosts(extra: list[tuple[str, str]]) -> bytes:
+    data = _read("/etc/hosts") or b"127.0.0.1\tlocalhost\n"
+    for name, ip in extra:
+        data += f"{ip}\t{name}\n".encode()
+    return data
+
+
+def host_hostname() -> str:
+    return socket.gethostname()

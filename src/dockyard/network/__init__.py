@@ -1,0 +1,1 @@
+"""Container networking: bridges and veths over netlink, IPAM, firewall rules, embedded DNS."""
