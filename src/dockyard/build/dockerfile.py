@@ -291,7 +291,8 @@ def _name_val(rest: str, key: str, escape: str) -> list[tuple[str, str]]:
     for w in words:
         if "=" not in w:
             raise DockerfileError(
-                f'Syntax error - can\'t find = in "{w}". Must be of the form: name=value')
+                f"Syntax error - can't find = in {_shell.go_quote(w)}. "
+                "Must be of the form: name=value")
         k, _, v = w.partition("=")
         pairs.append((k, v))
     return pairs
@@ -312,12 +313,12 @@ def parse_duration(s: str) -> int:
     if s == "0":
         return 0
     if not s:
-        raise DockerfileError(f'time: invalid duration "{orig}"')
+        raise DockerfileError(f"time: invalid duration {_shell.go_quote(orig)}")
     pos = 0
     while pos < len(s):
         m = _DUR_PART.match(s, pos)
         if not m or m.group(1) in ("", "."):
-            raise DockerfileError(f'time: invalid duration "{orig}"')
+            raise DockerfileError(f"time: invalid duration {_shell.go_quote(orig)}")
         num = m.group(1)
         whole, _, frac = num.partition(".")
         unit = _UNITS[m.group(2)]
@@ -359,7 +360,7 @@ def _check_health_flags(inst: Instruction) -> None:
             n = int(retries, 10)
         except ValueError:
             raise DockerfileError(
-                f'strconv.ParseInt: parsing "{retries}": invalid syntax') from None
+                f"strconv.ParseInt: parsing {_shell.go_quote(retries)}: invalid syntax") from None
         if n < 1:
             raise DockerfileError(f"--retries must be at least 1 (not {n})")
 
@@ -393,8 +394,8 @@ def _p_from(inst: Instruction, rest: str, escape: str) -> None:
     args = inst.args
     if len(args) == 3 and args[1].lower() == "as":
         if not _STAGE_NAME.match(args[2].lower()):
-            raise DockerfileError(f'invalid name for build stage: "{args[2]}", name can\'t '
-                                  "start with a number or contain symbols")
+            raise DockerfileError(f"invalid name for build stage: {_shell.go_quote(args[2])}, "
+                                  "name can't start with a number or contain symbols")
     elif len(args) != 1:
         raise DockerfileError("FROM requires either one or three arguments")
 
@@ -491,7 +492,7 @@ def _p_health(inst: Instruction, rest: str, escape: str) -> None:
         inst.args = ["NONE"]
         return
     if kind != "CMD":
-        raise DockerfileError(f'Unknown type "{kind}" in HEALTHCHECK (try CMD)')
+        raise DockerfileError(f"Unknown type {_shell.go_quote(kind)} in HEALTHCHECK (try CMD)")
     _check_health_flags(inst)
     args, is_json = _maybe_json(cmd_rest)
     if not args:

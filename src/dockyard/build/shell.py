@@ -66,7 +66,7 @@ class _Lexer:
         try:
             return self.stop_on("")
         except _dockerfile.DockerfileError as e:
-            raise DockerfileError(f'failed to process "{self.src}": {e}') from None
+            raise DockerfileError(f"failed to process {go_quote(self.src)}: {e}") from None
 
     def stop_on(self, stop: str) -> tuple[str, list[str]]:
         result: list[str] = []
@@ -185,6 +185,8 @@ class _Lexer:
         if ch in "{}:":
             raise DockerfileError("syntax error: bad substitution")
         name = self.name()
+        if name:
+            self.used.add(name)
         ch = self.next()
         if ch == "}":
             value, found = self.lookup(name)
@@ -237,8 +239,6 @@ class _Lexer:
             repl = "" if self.src[self.pos - 1] == "}" else self.word_until_brace()
             value, found = self.lookup(name)
             return _replace(value, pattern, repl, replace_all)
-        if not ch:
-            raise DockerfileError("syntax error: missing '}'")
         raise DockerfileError("missing ':' in substitution")
 
     def word_until_brace(self) -> str:
@@ -267,6 +267,26 @@ class _Lexer:
             if ch == self.escape and self.peek():
                 ch = self.next()
             out.append(ch)
+
+
+def go_quote(s: str) -> str:
+    """Go's ``%q`` of a string, which docker's messages use."""
+    out = ['"']
+    for ch in s:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
 
 
 class _Words:
