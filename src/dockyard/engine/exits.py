@@ -108,6 +108,10 @@ class ExitMixin:
         except Exception:
             log.exception("restart of %s failed", cid[:12])
 
+    def pending_restart(self, cid: str) -> asyncio.Task | None:
+        """The policy's scheduled restart of ``cid`` while it waits out its back-off."""
+        return self._restarts.get(cid)
+
     def _cancel_restart(self, c: Container) -> bool:
         """Drop a pending policy restart; True if the container was waiting for one (it is
         "exited" now)."""

@@ -12,6 +12,7 @@ import os
 import socket
 import time
 
+from ..errors import NotFound
 from ..runtime.logfile import follow_log, read_log
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,37 @@ class LogService:
                     lambda: list(read_log(path, stdout, stderr, since, until, tail))):
                 yield rec
             return
-        stop = self.containers.register_wait(c.id, "not-running")
-        async for rec in follow_log(path, stdout, stderr, since, until, tail, stop=stop):
+        async for rec in follow_log(path, stdout, stderr, since, until, tail,
+                                    stop=lambda: self.stopped_for_good(c.id)):
             yield rec
+
+    async def stopped_for_good(self, cid: str) -> None:
+        """Resolves once the container is neither running nor about to be restarted by its
+        policy, or is gone: Docker's ``logs -f`` follows a container through its restarts."""
+        svc = self.containers
+        events = svc.events.subscribe()  # before looking, so no change is missed
+        try:
+            while True:
+                try:
+                    c = svc.get(cid)
+                except NotFound:
+                    return
+                if not c.running:  # "running" includes paused and restarting
+                    return
+                waits = {asyncio.ensure_future(_next_event_of(events, cid))}
+                if c.state.status == "restarting":
+                    # A restart that fails ends it without an event: watch the pending restart
+                    # (scheduled a moment after the exit; look again shortly until it is).
+                    restart = svc.pending_restart(cid)
+                    waits.add(asyncio.ensure_future(asyncio.shield(restart)) if restart
+                              else asyncio.ensure_future(asyncio.sleep(0.2)))
+                try:
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for w in waits:
+                        w.cancel()
+        finally:
+            svc.events.unsubscribe(events)
 
     async def attach_output(self, c, *, stdout: bool, stderr: bool, replay: bool, done):
         """Output from now on (or from the start with ``replay``) until ``done`` resolves."""
@@ -74,6 +103,13 @@ class LogService:
             log.debug("stdin of %s: %s", c.id[:12], e)
         finally:
             sock.close()
+
+
+async def _next_event_of(events: asyncio.Queue, cid: str) -> None:
+    while True:
+        event = await events.get()
+        if event.get("Type") == "container" and event["Actor"]["ID"] == cid:
+            return
 
 
 async def _connect_long_path(loop, sock: socket.socket, path: str) -> None:
