@@ -284,14 +284,16 @@ def _patterns_of(dest_dir: str, dockerfile: str) -> tuple[list[str], str | None]
 def extract_context(stream, dest_dir: str, *, dockerfile: str = "Dockerfile") -> None:
     """Unpack an uploaded context (gzip, bzip2, xz or plain tar) into the empty ``dest_dir``.
 
-    Hostile entries raise ``UnsafeArchive``. Paths the context's ignore file ignores are
+    Hostile entries (``..``, absolute names, writing through a symlink, hardlinks out of the
+    context, device nodes) raise ``UnsafeArchive``. Paths the context's ignore file ignores are
     removed afterwards, except the Dockerfile and the ignore file themselves, which the
     builder still has to read (``drop_ignored_build_files`` removes them after that).
     """
-    from dockyard.archive import apply_tar, decompress_stream, drain
+    from dockyard.archive import decompress_stream, drain, open_tar_stream
 
     src = decompress_stream(stream)
-    apply_tar(src, dest_dir, whiteout="delete", same_owner=False)
+    tf, buffered = open_tar_stream(src)
+    _Unpacker(dest_dir).run(tf, buffered)
     drain(src)
     patterns, ignore_rel = _patterns_of(dest_dir, dockerfile)
     if not patterns:
@@ -301,6 +303,152 @@ def extract_context(stream, dest_dir: str, *, dockerfile: str = "Dockerfile") ->
     if ignore_rel:
         keep.add(ignore_rel)
     _prune(dest_dir, "", matcher, keep)
+
+
+class _Unpacker:
+    """Writes a context tar under ``dest``; refuses names with ``..`` or a leading ``/``,
+    never writes through a symlink (every parent is lstat-checked), and creates files with
+    O_EXCL|O_NOFOLLOW. Unlike an image layer, a context may hold symlinks pointing anywhere
+    (``ln -s ../shared``): they are only ever resolved inside the context later."""
+
+    def __init__(self, dest: str):
+        self.dest = os.path.abspath(dest)
+        self.dirs: set[str] = {""}
+        self.times: list[tuple[str, int]] = []
+
+    def parts(self, name: str, what: str = "entry") -> list[str]:
+        from dockyard.errors import UnsafeArchive
+
+        if "\x00" in name or len(name) > 4096:
+            raise UnsafeArchive(f"invalid {what} name in build context: {name[:100]!r}")
+        if name.startswith("/"):
+            raise UnsafeArchive(f"absolute path in build context {what}: {name!r}")
+        parts = [p for p in name.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise UnsafeArchive(f"path escapes the build context in {what}: {name!r}")
+        return parts
+
+    def parent(self, parts: list[str], name: str) -> str:
+        from dockyard.errors import UnsafeArchive
+
+        for i in range(1, len(parts)):
+            rel = "/".join(parts[:i])
+            if rel in self.dirs:
+                continue
+            path = os.path.join(self.dest, rel)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                os.mkdir(path, 0o755)
+                self.dirs.add(rel)
+                continue
+            if not stat.S_ISDIR(st.st_mode):
+                raise UnsafeArchive(f"build context entry {name!r} would write through "
+                                    f"{rel!r}, which is not a directory")
+            self.dirs.add(rel)
+        return os.path.join(self.dest, *parts)
+
+    def clear(self, path: str, rel: str, keep_dir: bool) -> bool:
+        import shutil
+
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            if keep_dir:
+                return True
+            shutil.rmtree(path)
+            self.dirs = {d for d in self.dirs if d != rel and not d.startswith(rel + "/")}
+        else:
+            os.unlink(path)
+        return False
+
+    def run(self, tf: tarfile.TarFile, buffered) -> None:
+        from dockyard.errors import UnsafeArchive
+
+        while True:
+            try:
+                m = tf.next()
+            except tarfile.TarError as e:
+                raise InvalidArgument(f"invalid build context archive: {e}") from None
+            if m is None:
+                break
+            del tf.members[:]
+            try:
+                self.entry(m, buffered)
+            except OSError as e:
+                if e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
+                    raise
+                raise UnsafeArchive(f"cannot unpack build context entry {m.name!r}: "
+                                    f"{e.strerror}") from None
+        for path, mtime in sorted(self.times, key=lambda t: -t[0].count("/")):
+            try:
+                os.utime(path, (mtime, mtime), follow_symlinks=False)
+            except (OSError, OverflowError, ValueError):
+                pass
+
+    def entry(self, m: tarfile.TarInfo, buffered) -> None:
+        from dockyard.errors import UnsafeArchive
+
+        parts = self.parts(m.name)
+        if not parts:
+            return
+        rel = "/".join(parts)
+        path = self.parent(parts, m.name)
+        if m.islnk():
+            tparts = self.parts(m.linkname, "hardlink target")
+            target = os.path.join(self.dest, *tparts)
+            if not tparts or (len(tparts) > 1 and "/".join(tparts[:-1]) not in self.dirs):
+                raise UnsafeArchive(f"hardlink {m.name!r} -> {m.linkname!r} is not in the "
+                                    "build context")
+            try:
+                tst = os.lstat(target)
+            except FileNotFoundError:
+                raise UnsafeArchive(f"hardlink {m.name!r} -> {m.linkname!r} is not in the "
+                                    "build context") from None
+            if not stat.S_ISREG(tst.st_mode):
+                raise UnsafeArchive(f"hardlink {m.name!r} -> {m.linkname!r} does not name "
+                                    "a regular file")
+            if tparts != parts:
+                self.clear(path, rel, keep_dir=False)
+                os.link(target, path, follow_symlinks=False)
+            return
+        kept = self.clear(path, rel, keep_dir=m.isdir())
+        if m.isdir():
+            if not kept:
+                os.mkdir(path, 0o700)
+            self.dirs.add(rel)
+            os.chmod(path, m.mode & 0o7777)
+            self.times.append((path, m.mtime))
+            return
+        if m.isreg():
+            if m.size < 0 or m.size > 1 << 40:
+                raise UnsafeArchive(f"build context entry {m.name!r} has an absurd size")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
+                         os.O_CLOEXEC, 0o600)
+            with os.fdopen(fd, "wb", buffering=0) as out:
+                buffered.seek(m.offset_data)
+                left = m.size
+                while left:
+                    chunk = buffered.read(min(_CHUNK, left))
+                    if not chunk:
+                        raise InvalidArgument(f"unexpected end of build context in {m.name!r}")
+                    out.write(chunk)
+                    left -= len(chunk)
+                os.fchmod(fd, m.mode & 0o7777)
+        elif m.issym():
+            if not m.linkname or "\x00" in m.linkname:
+                raise UnsafeArchive(f"invalid symlink target in build context entry {m.name!r}")
+            os.symlink(m.linkname, path)
+        elif m.isfifo():
+            os.mkfifo(path, m.mode & 0o777)
+        else:
+            raise UnsafeArchive(f"unsupported entry type in build context: {m.name!r}")
+        try:
+            os.utime(path, (m.mtime, m.mtime), follow_symlinks=False)
+        except (OSError, OverflowError, ValueError):
+            pass
 
 
 def _prune(root: str, rel: str, matcher: Matcher, keep: set[str]) -> None:
