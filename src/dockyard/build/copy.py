@@ -375,38 +375,50 @@ class _Owner:
 
 def _mkdirs(root_fd: int, path: str, owner: _Owner | None) -> int:
     """O_PATH fd of directory ``path`` inside the root, creating missing components (new ones
-    are 0755 and, when ``owner`` is given, chowned to it)."""
+    are 0755 and, when ``owner`` is given, chowned to it). A dangling symlink on the way is
+    followed inside the root, as docker's FollowSymlinkInScope + MkdirAll would."""
     parts = [p for p in path.split("/") if p]
+    hops = 0
+    i = 0
     cur = open_in_root(root_fd, "/", os.O_PATH | os.O_DIRECTORY)
-    for i, part in enumerate(parts):
-        prefix = "/" + "/".join(parts[: i + 1])
-        try:
-            nxt = open_in_root(root_fd, prefix, os.O_PATH | os.O_DIRECTORY)
-        except OSError as e:
-            if e.errno != errno.ENOENT:
-                os.close(cur)
-                if e.errno == errno.ENOTDIR:
-                    raise InvalidArgument(f"mkdir {prefix}: not a directory") from None
-                raise
-            try:
-                os.mkdir(part, 0o755, dir_fd=cur)
-            except FileExistsError:
-                pass  # a dangling symlink: follow it like the kernel would (inside the root)
-            except OSError:
-                os.close(cur)
-                raise
-            if owner is not None:
-                try:
-                    os.chown(part, owner.uid, owner.gid, dir_fd=cur, follow_symlinks=False)
-                except FileNotFoundError:
-                    pass
+    try:
+        while i < len(parts):
+            prefix = "/" + "/".join(parts[: i + 1])
             try:
                 nxt = open_in_root(root_fd, prefix, os.O_PATH | os.O_DIRECTORY)
-            except OSError:
-                os.close(cur)
-                raise
+            except OSError as e:
+                if e.errno == errno.ENOTDIR:
+                    raise InvalidArgument(f"mkdir {prefix}: not a directory") from None
+                if e.errno != errno.ENOENT:
+                    raise
+                part = parts[i]
+                try:
+                    os.mkdir(part, 0o755, dir_fd=cur)
+                except FileExistsError:
+                    st = os.stat(part, dir_fd=cur, follow_symlinks=False)
+                    if not stat.S_ISLNK(st.st_mode):
+                        raise
+                    hops += 1
+                    if hops > 40:
+                        raise InvalidArgument(f"mkdir {prefix}: too many levels of symbolic "
+                                              "links") from None
+                    link = os.readlink(part, dir_fd=cur)
+                    base = "/" + "/".join(parts[:i])
+                    new = posixpath.normpath(posixpath.join(base, link)).lstrip("/")
+                    parts = [p for p in new.split("/") if p] + parts[i + 1:]
+                    i = 0
+                    os.close(cur)
+                    cur = open_in_root(root_fd, "/", os.O_PATH | os.O_DIRECTORY)
+                    continue
+                if owner is not None:
+                    os.chown(part, owner.uid, owner.gid, dir_fd=cur, follow_symlinks=False)
+                nxt = open_in_root(root_fd, prefix, os.O_PATH | os.O_DIRECTORY)
+            os.close(cur)
+            cur = nxt
+            i += 1
+    except BaseException:
         os.close(cur)
-        cur = nxt
+        raise
     return cur
 
 
