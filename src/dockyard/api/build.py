@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 
 from aiohttp import web
 
@@ -156,10 +157,14 @@ async def build(request: web.Request) -> web.StreamResponse:
         state["build"] = b
 
     try:
+        t0 = time.perf_counter()
         secrets = await consume_body(request, _receive, ctx, secrets_dir, secret_specs,
                                      options.dockerfile)
+        t1 = time.perf_counter()
         try:
             await asyncio.to_thread(svc.build, ctx, options, emit, secrets, started)
+            log.debug("build: context received in %.0f ms, built in %.0f ms",
+                      (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3)
         except asyncio.CancelledError:
             if state["build"] is not None:
                 state["build"].cancel()

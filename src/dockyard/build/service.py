@@ -24,7 +24,7 @@ class BuildService:
         self.root = os.path.join(engine.root, "build")
         self.tmp_root = os.path.join(self.root, "tmp")
         self.cache_mount_root = os.path.join(self.root, "cache-mounts")
-        self.context_root = os.path.join(self.root, "contexts")
+        self.context_root = _context_root(self.root)
         for d in (self.tmp_root, self.cache_mount_root, self.context_root):
             os.makedirs(d, mode=0o700, exist_ok=True)
         self.cache = BuildCache(engine.meta, engine.content, engine.snapshots)
@@ -98,6 +98,23 @@ class BuildService:
                 shutil.rmtree(path, ignore_errors=True)
                 deleted.append(n[:25])
         return {"CachesDeleted": deleted or None, "SpaceReclaimed": size}
+
+
+def _context_root(root: str) -> str:
+    """Where uploaded contexts are unpacked: in memory (/dev/shm) when there is room, since a
+    context is thrown away after the build and creating thousands of small files on a busy
+    disk costs far more than the build itself; else under the daemon root."""
+    import hashlib
+
+    shm = "/dev/shm"
+    try:
+        st = os.statvfs(shm)
+        if st.f_bavail * st.f_frsize >= (2 << 30) and os.access(shm, os.W_OK):
+            tag = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:16]
+            return os.path.join(shm, f"dockyard-build-{tag}")
+    except OSError:
+        pass
+    return os.path.join(root, "contexts")
 
 
 def _du(path: str) -> int:

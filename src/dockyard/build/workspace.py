@@ -13,10 +13,10 @@ import shutil
 import stat
 import tempfile
 
-from ..image.commitlayer import layer_from_upper
 from ..image.layer import LayerInfo
 from ..sys import mount as _mount
 from ..util import new_id
+from .layerpack import layer_from_snapshot
 
 RUNTIME_STUBS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/proc", "/sys",
                  "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys/fs/cgroup")
@@ -86,10 +86,7 @@ class Workspace:
         upper = self.upper
         if not os.listdir(upper):
             return None
-        info = layer_from_upper(self.images.content, self.snapshots, upper, self.parent,
-                                source_date_epoch=epoch)
-        self.images.record_diff_size(info.diff_id, info.diff_size)
-        return info
+        return layer_from_snapshot(self.images, self.key, self.parent, epoch)
 
     def close(self) -> None:
         try:

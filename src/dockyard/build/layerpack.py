@@ -1,0 +1,143 @@
+"""A build step's upper dir becomes its layer without a copy.
+
+``image.commitlayer`` copies a container's upper dir (the container keeps writing to it); a
+build step's workspace is thrown away afterwards, so here the upper dir is only read for the
+layer tar (hashed, gzipped, stored) and then renamed into the snapshotter as the layer's
+unpacked tree. That saves writing every file a second time, which is most of a COPY step's
+cost. The tar bytes are the same as ``commitlayer`` writes for the same tree.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import stat
+import tarfile
+
+from .. import digest as _digest
+from ..archive import OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, _walk_sorted, _xattrs
+from ..image.commitlayer import _CHUNK, _SinkOnly, _tarinfo, _TarStream, _times, _WritebackWriter
+from ..image.layer import MEDIA_LAYER_GZIP, LayerInfo
+
+try:
+    from isal import igzip_threaded as _gz
+except ImportError:  # pragma: no cover
+    _gz = None  # type: ignore[assignment]
+
+
+def _file(full: str, size: int, out: _TarStream) -> None:
+    fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        left = size
+        while left > 0:
+            data = os.read(fd, min(left, 8 << 20))
+            if not data:
+                data = b"\0" * left
+            left -= len(data)
+            out.write(data)
+    finally:
+        os.close(fd)
+    out.pad(size)
+
+
+def _tar_tree(root: str, out: _TarStream, epoch: int | None) -> int:
+    """Write the layer tar of ``root``; with an epoch, times are clamped on disk too, so
+    the unpacked layer tars to the same bytes again."""
+    total = 0
+    links: dict[tuple[int, int], str] = {}
+    dirs: list[tuple[str, int, int]] = []
+    for rel, full in _walk_sorted(root):
+        st = os.lstat(full)
+        times = _times(st, epoch)
+        if epoch is not None and times[2] != st.st_mtime_ns:
+            if stat.S_ISDIR(st.st_mode):
+                dirs.append((full, times[1], times[2]))
+            else:
+                os.utime(full, ns=(times[1], times[2]), follow_symlinks=False)
+        mode = st.st_mode
+        if stat.S_ISCHR(mode) and st.st_rdev == 0:
+            d, b = posixpath.split(rel)
+            wh = tarfile.TarInfo(posixpath.join(d, WHITEOUT_PREFIX + b))
+            wh.mtime = times[0]
+            out.header(wh)
+            continue
+        if stat.S_ISSOCK(mode):
+            continue
+        ti = _tarinfo(rel, st, times[0])
+        xattrs = _xattrs(full)
+        opaque = stat.S_ISDIR(mode) and xattrs.get(OVERLAY_OPAQUE_XATTR) == b"y"
+        for k, v in sorted(xattrs.items()):
+            if not k.startswith("trusted.overlay."):
+                ti.pax_headers["SCHILY.xattr." + k] = v.decode("utf-8", "surrogateescape")
+        if stat.S_ISREG(mode):
+            key = (st.st_dev, st.st_ino)
+            if st.st_nlink > 1 and key in links:
+                ti.type, ti.linkname, ti.size = tarfile.LNKTYPE, links[key], 0
+                out.header(ti)
+                continue
+            if st.st_nlink > 1:
+                links[key] = rel
+            ti.size = st.st_size
+            out.header(ti)
+            _file(full, st.st_size, out)
+            total += st.st_size
+        elif stat.S_ISDIR(mode):
+            ti.type = tarfile.DIRTYPE
+            out.header(ti)
+        elif stat.S_ISLNK(mode):
+            ti.type, ti.linkname = tarfile.SYMTYPE, os.readlink(full)
+            out.header(ti)
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+            ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
+            out.header(ti)
+        elif stat.S_ISFIFO(mode):
+            ti.type = tarfile.FIFOTYPE
+            out.header(ti)
+        else:
+            continue
+        if opaque:
+            op = tarfile.TarInfo(posixpath.join(rel, WHITEOUT_OPAQUE))
+            op.mtime = times[0]
+            out.header(op)
+    out.close()
+    for path, atime, mtime in reversed(dirs):
+        os.utime(path, ns=(atime, mtime), follow_symlinks=False)
+    return total
+
+
+def layer_from_snapshot(images, key: str, parent_chain_id: str | None,
+                        epoch: int | None) -> LayerInfo:
+    """Store the (unmounted) snapshot ``key``'s upper dir as a layer and move the dir into
+    the snapshotter under the layer's chainID (the snapshot is gone afterwards)."""
+    content, snapshots = images.content, images.snapshots
+    upper = snapshots.upper_dir(key)
+    fd, tmp = content.temp_file(prefix="build-")
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            blob = _WritebackWriter(raw)
+            if _gz is not None:
+                gz = _gz.open(blob, "wb", compresslevel=1, threads=1, block_size=_CHUNK)
+            else:  # pragma: no cover
+                import gzip
+                gz = gzip.GzipFile(fileobj=blob, mode="wb", mtime=0)
+            sink = _SinkOnly(gz)
+            try:
+                _tar_tree(upper, _TarStream(sink), epoch)
+            finally:
+                gz.close()
+            raw.flush()
+        diff_id = f"sha256:{sink.hash.hexdigest()}"
+        digest = f"sha256:{blob.hash.hexdigest()}"
+        chain_id = _digest.chain_ids([parent_chain_id, diff_id])[1] if parent_chain_id \
+            else diff_id
+        content.adopt(tmp, digest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    size = snapshots.commit(key, chain_id)
+    images.record_diff_size(diff_id, sink.size)
+    return LayerInfo(diff_id, digest, blob.size, MEDIA_LAYER_GZIP, chain_id, size, sink.size)
