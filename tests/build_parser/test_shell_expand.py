@@ -121,3 +121,49 @@ def test_expand_words(text, words):
 ])
 def test_used_vars(word, names):
     assert used_vars(word) == names
+
+
+def test_expand_instruction_follows_docker():
+    from dockyard.build.dockerfile import parse
+    from dockyard.build.shell import expand_instruction
+
+    df = parse("ARG TAG=1\n"
+               "FROM img:$TAG AS base\n"
+               "ENV A=1 B=$A\n"
+               'LABEL "$K"=$A\n'
+               "COPY --chown=$U:$G --chmod=$N $SRC <<EOF ${DST}/\n"
+               "$A stays in the heredoc\n"
+               "EOF\n"
+               "RUN echo $A\n"
+               "ARG X=${A}x\n"
+               "WORKDIR /w/$A dir\n"
+               'VOLUME ["$A", "/v"]\n'
+               "ENV BAD=${A\n")
+    env = {"TAG": "9", "A": "old", "K": "key", "U": "app", "G": "grp", "SRC": "src",
+           "DST": "/dst", "N": "755"}
+    frm = expand_instruction(df.stages[0].from_instruction, env)
+    assert frm.args == ["img:9", "AS", "base"]
+    env_i, label, copy, run, arg, workdir, volume, bad = (
+        expand_instruction(i, env) if i.cmd != "ENV" or "BAD" not in i.original else i
+        for i in df.stages[0].instructions)
+    assert env_i.pairs == [("A", "1"), ("B", "old")]  # B sees A from before the line
+    assert label.pairs == [("key", "old")]
+    assert copy.args == ["src", "<<EOF", "/dst/"]
+    assert copy.flags == {"chown": ["app:grp"], "chmod": ["755"]}
+    assert copy.heredocs[0].content == "$A stays in the heredoc\n"
+    assert run.args == ["echo $A"]
+    assert arg.pairs == [("X", "oldx")]
+    assert workdir.args == ["/w/old dir"]
+    assert volume.args == ["old", "/v"]
+    with pytest.raises(DockerfileError) as info:
+        expand_instruction(bad, env)
+    assert info.value.lineno == 12
+
+
+def test_parse_instruction_for_onbuild_triggers():
+    from dockyard.build.dockerfile import parse_instruction
+
+    inst = parse_instruction("COPY --chown=1 a /b")
+    assert (inst.cmd, inst.args, inst.flags) == ("COPY", ["a", "/b"], {"chown": ["1"]})
+    with pytest.raises(DockerfileError, match="^unknown instruction: NOPE$"):
+        parse_instruction("NOPE x")

@@ -241,7 +241,24 @@ def pack_context(context_dir: str, dockerfile: str | None = None, *,
         yield from _walk(root, matcher, skip)
         yield b"\0" * (2 * _BLOCK)
 
-    return ContextStream(chunks(), name)
+    return ContextStream(_coalesce(chunks()), name)
+
+
+def _coalesce(pieces: Iterator[bytes], size: int = 256 << 10) -> Iterator[bytes]:
+    """Join the many 512-byte headers and small files into chunks worth a write each."""
+    buf: list[bytes] = []
+    n = 0
+    for piece in pieces:
+        if len(piece) >= size and not buf:
+            yield piece
+            continue
+        buf.append(piece)
+        n += len(piece)
+        if n >= size:
+            yield b"".join(buf)
+            buf, n = [], 0
+    if buf:
+        yield b"".join(buf)
 
 
 # -- daemon side -------------------------------------------------------------------------------

@@ -648,6 +648,15 @@ def parse(text: str, *, name: str = "Dockerfile") -> Dockerfile:
     return _stages(instructions, d)
 
 
+def parse_instruction(text: str, *, escape: str = "\\", lineno: int = 0) -> Instruction:
+    """One instruction line, e.g. an image's ONBUILD trigger run by a child build."""
+    try:
+        return _instruction(text, lineno, escape)
+    except DockerfileError as e:
+        prefix = f"dockerfile parse error line {lineno}: " if lineno else ""
+        raise DockerfileError(f"{prefix}{e}", lineno or None) from None
+
+
 def _stages(instructions: list[Instruction], d: _Directives) -> Dockerfile:
     df = Dockerfile(escape=d.escape, syntax=d.syntax, global_args=[], stages=[])
     for inst in instructions:

@@ -387,3 +387,48 @@ def raw_words(text: str, *, escape: str = "\\") -> list[str]:
         return lex.stop_on("")[1]
     except _dockerfile.DockerfileError:
         return []
+
+
+# Flags whose values docker expands (the rest, like --network, are literal).
+_EXPANDED_FLAGS = {"chown", "chmod", "from", "platform", "mount", "checksum"}
+# Instructions whose arguments docker expands; RUN, CMD, ENTRYPOINT, SHELL, HEALTHCHECK and
+# ONBUILD leave ``$`` to the shell or to the later build.
+_EXPANDED = {"ADD", "COPY", "ENV", "EXPOSE", "FROM", "LABEL", "STOPSIGNAL", "USER", "VOLUME",
+             "WORKDIR", "ARG"}
+
+
+def expand_instruction(inst, env: Mapping[str, str], *, escape: str = "\\"):
+    """A copy of ``inst`` with what docker substitutes substituted, all against ``env`` as it
+    was before the instruction (``ENV A=1 B=$A`` gives B the old A, as docker does):
+    each word of COPY/ADD/EXPOSE/VOLUME, the keys and values of ENV/LABEL, ARG defaults,
+    the single argument of WORKDIR/USER/STOPSIGNAL, and the --chown/--chmod/--from/
+    --platform/--mount flags. Heredoc words of COPY/ADD are left alone. Raises
+    DockerfileError (with the instruction's line) on a bad substitution."""
+    import copy as _copy
+
+    out = _copy.copy(inst)
+    if inst.cmd not in _EXPANDED:
+        return out
+    heredoc_words = {w for w in inst.args if w.lstrip("0123456789").startswith("<<")} \
+        if inst.heredocs else set()
+
+    def one(word: str) -> str:
+        return expand(word, env, escape=escape)
+
+    try:
+        out.flags = {k: ([one(v) for v in vs] if k in _EXPANDED_FLAGS else list(vs))
+                     for k, vs in inst.flags.items()}
+        if inst.cmd in ("ENV", "LABEL"):
+            out.pairs = [(one(k), one(v) if v is not None else None) for k, v in inst.pairs]
+            out.args = [w for kv in out.pairs for w in kv if w is not None]
+        elif inst.cmd == "ARG":
+            out.pairs = [(k, one(v) if v is not None else None) for k, v in inst.pairs]
+        elif inst.cmd == "FROM":
+            out.args = [one(inst.args[0]), *inst.args[1:]]
+        elif inst.json_form:
+            out.args = [one(a) for a in inst.args]
+        else:
+            out.args = [a if a in heredoc_words else one(a) for a in inst.args]
+    except _dockerfile.DockerfileError as e:
+        raise _dockerfile.DockerfileError(str(e), inst.lineno) from None
+    return out
