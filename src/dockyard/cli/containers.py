@@ -429,8 +429,12 @@ def cmd_top(ctx: Context, argv: list[str]) -> int:
 
 
 def cmd_port(ctx: Context, argv: list[str]) -> int:
-    _opts, args = ctx.parse(argv, "port CONTAINER [PRIVATE_PORT[/PROTO]]",
-                            "List port mappings or a specific mapping for the container", [])
+    if argv and argv[0] in ("add", "rm") and len(argv) >= 3 and not argv[1].startswith("-"):
+        return _port_change(ctx, argv[0], argv[1:])
+    _opts, args = ctx.parse(argv, "port CONTAINER [PRIVATE_PORT[/PROTO]]\n"
+                            "        dockyard port add|rm CONTAINER [IP:]HOST:CONTAINER[/PROTO]...",
+                            "List port mappings or a specific mapping for the container; "
+                            "add or remove published ports of a container (also running)", [])
     if not 1 <= len(args) <= 2:
         raise UsageError('"dockyard port" requires at least 1 and at most 2 arguments.')
     try:
@@ -450,6 +454,21 @@ def cmd_port(ctx: Context, argv: list[str]) -> int:
     for key in sorted(ports):
         for b in ports[key] or []:
             out(f"{key} -> {b.get('HostIp') or '0.0.0.0'}:{b.get('HostPort', '')}")
+    return 0
+
+
+def _port_change(ctx: Context, action: str, args: list[str]) -> int:
+    """dockyard's own ``port add|rm CONTAINER SPEC...``: publish or unpublish live."""
+    from dockyard.cli.run import parse_publish
+
+    _exposed, bindings = parse_publish(args[1:])
+    body = {"Add" if action == "add" else "Remove": bindings}
+    try:
+        ctx.client.call("POST", f"/containers/{quote(args[0])}/ports", json=body)
+    except APIError as e:
+        raise CLIError(f"Error response from daemon: {e.message}", 1) from None
+    if action == "add":
+        return cmd_port(ctx, [args[0]])
     return 0
 
 

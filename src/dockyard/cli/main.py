@@ -67,6 +67,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "login": ("dockyard.cli.distribution", "Log in to a registry"),
     "logout": ("dockyard.cli.distribution", "Log out from a registry"),
     "volume": ("dockyard.cli.volumes", "Manage volumes"),
+    "network": ("dockyard.cli.networks", "Manage networks"),
     "version": ("dockyard.cli.system", "Show the dockyard version information"),
     "info": ("dockyard.cli.system", "Display system-wide information"),
     "context": ("dockyard.cli.context", "Manage contexts"),

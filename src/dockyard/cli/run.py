@@ -41,6 +41,8 @@ CREATE_SPEC: list[FlagSpec] = [
     ("", "cpuset-cpus", STR, "CPUs in which to allow execution (0-3, 0,1)"),
     ("", "device", LIST, "Add a host device to the container"),
     ("", "dns", LIST, "Set custom DNS servers"),
+    ("", "dns-option", LIST, "Set DNS options"),
+    ("", "dns-search", LIST, "Set custom DNS search domains"),
     ("", "domainname", STR, "Container NIS domain name"),
     ("", "entrypoint", STR, "Overwrite the default ENTRYPOINT of the image"),
     ("e", "env", LIST, "Set environment variables"),
@@ -57,6 +59,7 @@ CREATE_SPEC: list[FlagSpec] = [
     ("h", "hostname", STR, "Container host name"),
     ("", "init", BOOL, "Run an init inside the container that forwards signals and reaps"),
     ("i", "interactive", BOOL, "Keep STDIN open even if not attached"),
+    ("", "ip", STR, "IPv4 address (e.g., 172.30.100.104)"),
     ("", "ipc", STR, "IPC mode to use"),
     ("l", "label", LIST, "Set meta data on a container"),
     ("", "label-file", LIST, "Read in a line delimited file of labels"),
@@ -68,6 +71,7 @@ CREATE_SPEC: list[FlagSpec] = [
     ("", "mount", LIST, "Attach a filesystem mount to the container"),
     ("", "name", STR, "Assign a name to the container"),
     ("", "network", STR, "Connect a container to a network"),
+    ("", "network-alias", LIST, "Add network-scoped alias for the container"),
     ("", "no-healthcheck", BOOL, "Disable any container-specified HEALTHCHECK"),
     ("", "pid", STR, "PID namespace to use"),
     ("", "pids-limit", INT, "Tune container pids limit (set -1 for unlimited)"),
@@ -185,13 +189,30 @@ def parse_publish(items: list[str]) -> tuple[dict[str, dict], dict[str, list[dic
                 ip, host_port, container = parts
             else:
                 raise UsageError(f"invalid port specification: {item!r}")
-        number = container.partition("/")[0]
-        if not number.replace("-", "").isdigit():
-            raise UsageError(f"invalid containerPort: {container}")
-        key = _port_key(container)
-        exposed[key] = {}
-        bindings.setdefault(key, []).append({"HostIp": ip, "HostPort": host_port})
+        number, _, proto = container.partition("/")
+        ports = _port_range(number, "containerPort")
+        hosts = _port_range(host_port, "hostPort") if host_port else []
+        if len(hosts) > 1 and len(ports) > 1 and len(hosts) != len(ports):
+            raise UsageError(f"invalid ranges specified for container and host Ports: "
+                             f"{container} and {host_port}")
+        for i, port in enumerate(ports):
+            key = _port_key(f"{port}/{proto}" if proto else str(port))
+            exposed[key] = {}
+            if len(ports) > 1 and hosts:
+                hp = str(hosts[i])
+            else:
+                hp = host_port
+            bindings.setdefault(key, []).append({"HostIp": ip, "HostPort": hp})
     return exposed, bindings
+
+
+def _port_range(value: str, what: str) -> list[int]:
+    """``80`` or ``8000-8010`` -> the ports."""
+    lo, _, hi = value.partition("-")
+    if not lo.isdigit() or (hi and not hi.isdigit()) or int(hi or lo) < int(lo) or \
+            not 0 < int(lo) <= int(hi or lo) < 65536:
+        raise UsageError(f"invalid {what}: {value}")
+    return list(range(int(lo), int(hi or lo) + 1))
 
 
 def parse_restart(value: str) -> dict[str, Any]:
@@ -306,7 +327,9 @@ def build_create_body(opts: dict[str, Any], image: str, cmd: list[str],
     attach_err = ("stderr" in streams) if streams else not detach
     exposed, bindings = parse_publish(opts["publish"])
     for item in opts["expose"]:
-        exposed[_port_key(item)] = {}
+        number, _, proto = item.partition("/")
+        for port in _port_range(number, "port"):
+            exposed[_port_key(f"{port}/{proto}" if proto else str(port))] = {}
     binds: list[str] = []
     volumes: dict[str, dict] = {}
     for item in opts["volume"]:
@@ -333,6 +356,8 @@ def build_create_body(opts: dict[str, Any], image: str, cmd: list[str],
         "CapAdd": opts["cap_add"] or None,
         "CapDrop": opts["cap_drop"] or None,
         "Dns": opts["dns"] or None,
+        "DnsSearch": opts["dns_search"] or None,
+        "DnsOptions": opts["dns_option"] or None,
         "ExtraHosts": opts["add_host"] or None,
         "GroupAdd": opts["group_add"] or None,
         "SecurityOpt": [security_opt(o) for o in opts["security_opt"]] or None,
@@ -409,8 +434,15 @@ def build_create_body(opts: dict[str, Any], image: str, cmd: list[str],
         body["Healthcheck"] = check
     if opts["stop_timeout"] is not None:
         body["StopTimeout"] = opts["stop_timeout"]
-    if opts["network"] and opts["network"] not in ("default", "bridge", "host", "none"):
-        body["NetworkingConfig"] = {"EndpointsConfig": {opts["network"]: {}}}
+    endpoint: dict[str, Any] = {}
+    if opts["ip"]:
+        endpoint["IPAMConfig"] = {"IPv4Address": opts["ip"]}
+    if opts["network_alias"]:
+        endpoint["Aliases"] = list(opts["network_alias"])
+    net = opts["network"] or "default"
+    if endpoint or net not in ("default", "host", "none") and not net.startswith("container:"):
+        body["NetworkingConfig"] = {"EndpointsConfig": {
+            "bridge" if net == "default" else net: endpoint}}
     return body
 
 

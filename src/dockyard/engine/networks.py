@@ -327,11 +327,11 @@ class NetworkService:
             return []
         if mode in ("host", "none"):
             return []  # Docker ignores published ports there
-        n = self.get(mode)
+        n = self._get_for_create(mode)
         out = [(n.id, {})]
         for name, cfg in eps.items():
             cfg = cfg or {}
-            target = self.get(name)
+            target = self._get_for_create(name)
             ipv4 = ((cfg.get("IPAMConfig") or {}).get("IPv4Address") or "")
             if target.predefined and (ipv4 and target.name == "bridge"):
                 raise InvalidArgument("user specified IP address is supported on user defined "
@@ -355,6 +355,13 @@ class NetworkService:
             else:
                 out.append((target.id, clean))
         return out
+
+    def _get_for_create(self, ref: str) -> Network:
+        """A missing network is the create's bad argument (not a missing image to pull)."""
+        try:
+            return self.get(ref)
+        except NotFound as e:
+            raise InvalidArgument(str(e)) from None
 
     def created(self, cid: str, attachments: list[tuple[str, dict]]) -> None:
         for nid, cfg in attachments:
@@ -508,6 +515,18 @@ class NetworkService:
             self.store.release(c.id, n.id)
             raise
         self._rewrite_hosts(c)
+        if not c.host_config.get("Dns") and not any(
+                not nn.predefined for e, nn in self.container_endpoints(c.id)
+                if e.network_id != n.id):
+            # Its first user-defined network: names resolve through the embedded DNS now.
+            try:
+                files.write_in_place(
+                    os.path.join(self.containers.container_dir(c.id), "resolv.conf"),
+                    files.resolv_conf([n.gateway], list(c.host_config.get("DnsSearch") or [])
+                                      or None,
+                                      list(c.host_config.get("DnsOptions") or []) or None))
+            except OSError as e:
+                log.warning("cannot update /etc/resolv.conf of %s: %s", c.id[:12], e)
 
     async def disconnect(self, ref: str, container: str, force: bool = False) -> None:
         n = self.get(ref)
@@ -590,6 +609,7 @@ class NetworkService:
                     try:
                         self.store.set_ports(c.id, [])
                         self._publish(c, leased[:1])
+                        self._apply_firewall()
                     except Exception:
                         c.host_config = old
                         self.store.set_ports(c.id, previous)
@@ -625,7 +645,8 @@ class NetworkService:
         """Embedded DNS: addresses of ``name`` among the networks of the container at
         ``source``; None when the name is not one of ours."""
         endpoints = [ep for ep in self.store.endpoints() if ep.ip]
-        asker = {ep.network_id for ep in endpoints if ep.ip == source}
+        askers = {ep.container_id for ep in endpoints if ep.ip == source}
+        asker = {ep.network_id for ep in endpoints if ep.container_id in askers}
         if not asker:
             return None
         short = name
