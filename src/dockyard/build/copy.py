@@ -274,13 +274,13 @@ def _sources(root_fd: int, sources: list[str], cmd: str) -> list[_Source]:
             os.close(fd)
         except OSError as e:
             if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-                raise NotFound(f"{cmd} failed: file not found in build context or excluded by "
+                raise NotFound("file not found in build context or excluded by "
                                f".dockerignore: stat {src or '.'}: file does not exist") from None
             raise
         name = posixpath.basename(src) if src else posixpath.basename(raw.rstrip("/")) or "."
         out.append(_Source(src, name))
     if not out:
-        raise NotFound(f"{cmd} failed: no source files were specified")
+        raise NotFound("no source files were specified")
     return out
 
 
@@ -613,8 +613,11 @@ def copy_sources(src_root: str, sources: list[str], dest_root: str, dest: str, *
     """Copy ``sources`` (paths or wildcards relative to ``src_root``) to ``dest`` inside the
     rootfs ``dest_root``, with the classic builder's rules; see the module docstring.
 
-    Errors carry docker's wording (``COPY failed: ...``): NotFound for a missing source,
-    InvalidArgument for several sources without a directory destination or a bad --chown.
+    Errors carry docker's wording after its ``COPY failed: `` prefix, which the caller adds:
+    NotFound for a missing source (``file not found in build context or excluded by
+    .dockerignore: stat x: file does not exist``) or an empty wildcard, InvalidArgument for
+    several sources without a directory destination (docker's full sentence) or a bad
+    --chown/--chmod.
     """
     cmd = cmd or ("ADD" if extract_archives else "COPY")
     uid, gid = resolve_user(dest_root, chown) if chown else (0, 0)
@@ -634,7 +637,7 @@ def copy_sources(src_root: str, sources: list[str], dest_root: str, dest: str, *
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
             raise
-        raise InvalidArgument(f"{cmd} failed: {e.strerror}: {e.filename or final}") from None
+        raise InvalidArgument(f"{e.strerror}: {e.filename or final}") from None
     finally:
         copier.close()
         os.close(src_fd)
