@@ -176,6 +176,16 @@ def test_errors(ctx, rootfs, sources, dest, exc, message):
     assert str(info.value).startswith(message)
 
 
+@pytest.mark.parametrize("first, second, dest", [
+    ("a.txt", "dir", "/x"),  # a directory onto a file
+    ("dir", "a.txt", "/x/f/"),  # a file into a "directory" that is a file
+])
+def test_not_a_directory(ctx, rootfs, first, second, dest):
+    copy_sources(ctx, [first], rootfs, "/x")
+    with pytest.raises(InvalidArgument, match="not a directory"):
+        copy_sources(ctx, [second], rootfs, dest)
+
+
 def test_add_names_itself_in_errors(ctx, rootfs):
     with pytest.raises(InvalidArgument, match="^When using ADD with more than one source"):
         copy_sources(ctx, ["a.txt", "b.txt"], rootfs, "/x", extract_archives=True)
@@ -258,3 +268,19 @@ def test_checksum_is_independent_of_the_root_path(ctx, tmp_path):
     copy = str(tmp_path / "copy")
     shutil.copytree(ctx, copy, symlinks=True)
     assert source_checksum(ctx, ["dir", "*.txt"]) == source_checksum(copy, ["dir", "*.txt"])
+
+
+@pytest.mark.parametrize("pattern, files", [
+    ("dir/*/s", ["s"]),
+    ("d?r/f", ["f"]),
+    ("dir/[fh]*", ["f", "hard"]),
+    ("*.t?t", ["a.txt", "b.txt"]),
+    ("dir/\\*", None),  # an escaped star is literal: nothing matches
+])
+def test_wildcards(ctx, rootfs, pattern, files):
+    if files is None:
+        with pytest.raises(NotFound):
+            copy_sources(ctx, [pattern], rootfs, "/w/")
+        return
+    copy_sources(ctx, [pattern], rootfs, "/w/")
+    assert sorted(os.listdir(f"{rootfs}/w")) == files

@@ -264,7 +264,14 @@ def _coalesce(pieces: Iterator[bytes], size: int = 256 << 10) -> Iterator[bytes]
 # -- daemon side -------------------------------------------------------------------------------
 
 
+def _norm(rel: str) -> str:
+    import posixpath
+
+    return posixpath.normpath("/" + rel).lstrip("/")
+
+
 def _ignore_file(dest_dir: str, dockerfile: str) -> str | None:
+    dockerfile = _norm(dockerfile)
     for cand in (dockerfile + ".dockerignore", ".dockerignore"):
         path = os.path.join(dest_dir, cand)
         if _is_regular_inside(dest_dir, cand):
@@ -316,7 +323,7 @@ def extract_context(stream, dest_dir: str, *, dockerfile: str = "Dockerfile") ->
     if not patterns:
         return
     matcher = Matcher(patterns)
-    keep = {dockerfile.strip("/"), ".dockerignore"}
+    keep = {_norm(dockerfile), ".dockerignore"}
     if ignore_rel:
         keep.add(ignore_rel)
     _prune(dest_dir, "", matcher, keep)
@@ -496,7 +503,7 @@ def drop_ignored_build_files(context_dir: str, dockerfile: str = "Dockerfile") -
     if not patterns:
         return
     matcher = Matcher(patterns)
-    for rel in {dockerfile.strip("/"), ".dockerignore", ignore_rel or ".dockerignore"}:
+    for rel in {_norm(dockerfile), ".dockerignore", ignore_rel or ".dockerignore"}:
         if matcher.ignored(rel) and _is_regular_inside(context_dir, rel):
             os.unlink(os.path.join(context_dir, rel))
 

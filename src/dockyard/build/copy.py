@@ -227,16 +227,22 @@ def _clean_source(src: str) -> str:
     return posixpath.normpath("/" + s).lstrip("/") if s else ""
 
 
-def _walk_rel(root_fd: int) -> Iterator[str]:
-    """Every path under the root, lexical order, without following symlinks."""
-    stack: list[tuple[str, int, list[str]]] = []
-
-    def opendir(dir_fd: int, name: str) -> int:
-        return os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                       dir_fd=dir_fd)
-
+def _walk_rel(root_fd: int, base: list[str], depth: int) -> Iterator[str]:
+    """Paths under ``base`` (components, not following symlinks, as Go's filepath.Walk) that
+    have at most ``depth`` components in all, in lexical order: a wildcard ``*`` never
+    crosses ``/``, so deeper paths cannot match and are not visited."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
     top = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=root_fd)
-    stack.append(("", top, sorted(os.listdir(top))))
+    try:
+        for part in base:
+            nxt = os.open(part, flags, dir_fd=top)
+            os.close(top)
+            top = nxt
+    except OSError:
+        os.close(top)
+        return
+    prefix = "/".join(base)
+    stack: list[tuple[str, int, list[str]]] = [(prefix, top, sorted(os.listdir(top)))]
     try:
         while stack:
             rel, fd, names = stack[-1]
@@ -247,12 +253,14 @@ def _walk_rel(root_fd: int) -> Iterator[str]:
             name = names.pop(0)
             crel = f"{rel}/{name}" if rel else name
             yield crel
+            if crel.count("/") + 1 >= depth:
+                continue
             try:
                 st = os.stat(name, dir_fd=fd, follow_symlinks=False)
             except FileNotFoundError:
                 continue
             if stat.S_ISDIR(st.st_mode):
-                sub = opendir(fd, name)
+                sub = os.open(name, flags, dir_fd=fd)
                 stack.append((crel, sub, sorted(os.listdir(sub))))
     finally:
         for _, fd, _ in stack:
@@ -265,7 +273,13 @@ def _sources(root_fd: int, sources: list[str], cmd: str) -> list[_Source]:
         src = _clean_source(raw)
         if _has_wildcards(src):
             rx = _go_match_re(src)
-            for rel in _walk_rel(root_fd):
+            parts = src.split("/")
+            base = []
+            for part in parts[:-1]:
+                if _has_wildcards(part):
+                    break
+                base.append(part.replace("\\", ""))
+            for rel in _walk_rel(root_fd, base, len(parts)):
                 if rx.match(rel):
                     out.append(_Source(rel, posixpath.basename(rel)))
             continue
