@@ -48,7 +48,7 @@ EXCLUDED_TESTS = {
     "api_image_test.py::ImportImageTest::test_get_load_image":
         "pulls hello-world from Docker Hub",
     "api_image_test.py::PruneImagesTest::test_prune_images": "pulls hello-world from Docker Hub",
-    "api_image_test.py::TestImageDistribution::test_inspect_distribution":
+    "api_image_test.py::InspectDistributionTest::test_inspect_distribution":
         "asks Docker Hub for busybox's manifest",
     "models_images_test.py::ImageCollectionTest::test_list": "pulls alpine from Docker Hub",
     "models_images_test.py::ImageCollectionTest::test_list_with_repository":
@@ -76,8 +76,25 @@ EXCLUDED_TESTS = {
         "ADDs a file from dl.dropboxusercontent.com",
 }
 
-# Names the tests use for their base images; all resolve to our local busybox.
-IMAGE_ALIASES = ["alpine:3.10", "alpine:latest", "busybox:buildroot-2014.02"]
+# Names the tests use for their base images; all resolve to our local busybox, and the
+# alpine names to a busybox with alpine-baselayout's users and directories (the tests exec as
+# "postgres" and in /var/opt, as they can in the real alpine:3.10).
+BUSYBOX_ALIASES = ["busybox:buildroot-2014.02"]
+ALPINE_ALIASES = ["alpine:3.10", "alpine:latest"]
+ALPINE_USERS = [("bin", 1, 1, "/bin"), ("daemon", 2, 2, "/sbin"), ("adm", 3, 4, "/var/adm"),
+                ("lp", 4, 7, "/var/spool/lpd"), ("mail", 8, 12, "/var/spool/mail"),
+                ("news", 9, 13, "/usr/lib/news"), ("uucp", 10, 14, "/var/spool/uucppublic"),
+                ("operator", 11, 0, "/root"), ("man", 13, 15, "/usr/man"),
+                ("cron", 16, 16, "/var/spool/cron"), ("ftp", 21, 21, "/var/lib/ftp"),
+                ("sshd", 22, 22, "/dev/null"), ("at", 25, 25, "/var/spool/cron/atjobs"),
+                ("squid", 31, 31, "/var/cache/squid"), ("xfs", 33, 33, "/etc/X11/fs"),
+                ("games", 35, 35, "/usr/games"), ("postgres", 70, 70, "/var/lib/postgresql"),
+                ("cyrus", 85, 12, "/usr/cyrus"), ("vpopmail", 89, 89, "/var/vpopmail"),
+                ("ntp", 123, 123, "/var/empty"), ("smmsp", 209, 209, "/var/spool/mqueue"),
+                ("guest", 405, 100, "/dev/null")]
+ALPINE_DIRS = ["/home", "/media", "/mnt", "/opt", "/srv", "/run", "/usr/local/bin",
+               "/var/cache", "/var/empty", "/var/lib", "/var/local", "/var/lock", "/var/log",
+               "/var/mail", "/var/opt", "/var/spool", "/var/tmp"]
 
 # Who owns a failure, by test file (then by test name keywords for the mixed files).
 AREA_BY_FILE = {
@@ -100,12 +117,26 @@ def extract(mirror: str, tag: str, dest: str) -> str:
     return os.path.join(dest, "tests", "integration")
 
 
+def _cli(daemon, *args: str) -> None:
+    r = daemon.cli(*args)
+    if r.returncode != 0:
+        raise RuntimeError(f"dockyard {' '.join(args)} failed: {r.stderr.decode()}")
+
+
 def prepare_images(daemon) -> None:
     daemon.import_busybox()
-    for alias in IMAGE_ALIASES:
-        r = daemon.cli("tag", "busybox:latest", alias)
-        if r.returncode != 0:
-            raise RuntimeError(f"tag {alias} failed: {r.stderr.decode()}")
+    for alias in BUSYBOX_ALIASES:
+        _cli(daemon, "tag", "busybox:latest", alias)
+    passwd = "".join(f"{n}:x:{u}:{g}:{n}:{h}:/sbin/nologin\\n" for n, u, g, h in ALPINE_USERS)
+    groups = "".join(f"{n}:x:{g}:\\n" for n, _u, g, _h in ALPINE_USERS if g not in (0, 12, 100))
+    script = (f"mkdir -p {' '.join(ALPINE_DIRS)} && chmod 1777 /var/tmp && "
+              f"printf '{passwd}' >> /etc/passwd && printf '{groups}mail:x:12:\\n"
+              "users:x:100:\\n' >> /etc/group")
+    _cli(daemon, "run", "--name", "sweep-alpine", "busybox", "sh", "-c", script)
+    _cli(daemon, "commit", "sweep-alpine", ALPINE_ALIASES[0])
+    _cli(daemon, "rm", "sweep-alpine")
+    for alias in ALPINE_ALIASES[1:]:
+        _cli(daemon, "tag", ALPINE_ALIASES[0], alias)
 
 
 def area_of(nodeid: str) -> str:
