@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import os
+import signal
 import subprocess
 import time
 
@@ -21,9 +22,12 @@ def _numbers(text: str) -> list[int]:
 
 
 def _log_files(daemon, name: str) -> list[str]:
+    """The log and its rotated files (not the daemon's .keep/.next/.tmp bookkeeping links)."""
     path = inspect(daemon, name)["LogPath"]
     d = os.path.dirname(path)
-    return sorted(f for f in os.listdir(d) if f.startswith(os.path.basename(path)))
+    base = os.path.basename(path)
+    return sorted(f for f in os.listdir(d)
+                  if f == base or (f.startswith(base + ".") and f[len(base) + 1:].isdigit()))
 
 
 def _written(daemon, name, n):
@@ -45,7 +49,7 @@ def test_rotation_keeps_max_file_files_in_order(cli, daemon, names):
     base = os.path.basename(inspect(daemon, name)["LogPath"])
     assert base + ".1" in files and base + ".2" in files and base + ".3" not in files, files
     d = os.path.dirname(inspect(daemon, name)["LogPath"])
-    total = sum(os.path.getsize(os.path.join(d, f)) for f in files if not f.endswith(".keep"))
+    total = sum(os.path.getsize(os.path.join(d, f)) for f in files)
     assert total <= 3 * 1024 + 200, total
     got = _numbers(cli.ok("logs", name))
     # A contiguous run that ends with the last line: old lines dropped, none lost in between.
@@ -81,6 +85,32 @@ def test_follow_crosses_rotations(daemon, names):
     assert got == list(range(got[0], n)), got
     kept = _numbers(daemon.cli("logs", name).stdout.decode())
     assert len(got) > len(kept)  # it saw lines that are rotated away by now
+
+
+def test_rotations_while_the_daemon_does_not_react_lose_nothing(daemon, names, tmp_path):
+    """conmon rotates twice while the daemon is stopped (SIGSTOP): both files are kept."""
+    name = names()
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    pad = "x" * 60  # ~106 bytes a line in the file: 9 lines fill 1k, so 24 rotate twice
+    r = daemon.cli("run", "-d", "--name", name, "--log-opt", "max-size=1k", "--log-opt",
+                   "max-file=5", "-v", f"{gate}:/gate", "busybox", "sh", "-c",
+                   "while [ ! -e /gate/go ]; do usleep 10000; done; "
+                   f"i=0; while [ $i -lt 24 ]; do echo line-{pad}-$i; i=$((i+1)); done; "
+                   "echo done; sleep 1000")
+    assert r.returncode == 0, r.stderr
+    path = inspect(daemon, name)["LogPath"]
+    os.kill(daemon.proc.pid, signal.SIGSTOP)
+    try:
+        (gate / "go").touch()
+        until(lambda: os.path.exists(path) and b" done\n" in open(path, "rb").read(),
+              what="the container's last line")
+    finally:
+        os.kill(daemon.proc.pid, signal.SIGCONT)
+    until(lambda: _numbers(daemon.cli("logs", name).stdout.decode()) == list(range(24)),
+          what="all 24 lines")
+    assert _log_files(daemon, name) == sorted(os.path.basename(path) + s
+                                              for s in ("", ".1", ".2"))
 
 
 def test_default_rotation_and_bad_options(cli, daemon, names):
@@ -134,7 +164,7 @@ def test_daemon_wide_default(small_log_daemon):
     _written(d, name, 200)
     lc = inspect(d, name)["HostConfig"]["LogConfig"]
     assert lc["Config"] == {"max-size": "2k", "max-file": "2"}
-    files = [f for f in _log_files(d, name) if not f.endswith(".keep")]
+    files = _log_files(d, name)
     assert len(files) == 2, files
     got = _numbers(d.cli("logs", name).stdout.decode())
     assert got == list(range(got[0], 200)) and got[0] > 0

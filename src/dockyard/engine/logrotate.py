@@ -1,13 +1,17 @@
 """Container logs that do not fill the disk: ``--log-opt max-size=10m --log-opt max-file=3``.
 
-conmon's ``--log-size-max`` bounds the file but keeps nothing: at the limit it opens a fresh
-``<log>.tmp`` and renames it over the log, so the old inode is simply dropped (conmon 2.1,
-``reopen_k8s_file``). To keep ``max-file - 1`` old files, the daemon holds a hard link
-(``<log>.keep``) to the inode conmon is writing. When inotify reports the rename over the log,
-the kept inode (complete: conmon closed it before the rename) moves into the rotation chain
-``<log>.1`` (newest) … ``<log>.N`` and the link moves to the new inode. Nothing is copied,
-nothing polled, and no line is lost to a copy/truncate race. A rotation that happens while the
-daemon is down is caught up when the container is tracked again (the inodes differ).
+conmon's ``--log-size-max`` bounds the file but keeps nothing: at the limit it opens
+``<log>.tmp`` (O_CREAT) and renames it over the log, so the old inode is simply dropped
+(conmon 2.1, ``reopen_k8s_file``). To keep ``max-file - 1`` old files, the daemon holds a hard
+link (``<log>.keep``) to the inode conmon is writing, and creates conmon's next file in advance:
+an empty ``<log>.tmp`` that is also named ``<log>.next``. When inotify reports a rename over the
+log, the complete files (conmon closed them before renaming) move into the rotation chain
+``<log>.1`` (newest) … ``<log>.N``, oldest first, ``.keep`` moves to the current file and a new
+``.next`` is made. So a file is never without a name of ours: even when conmon rotates twice
+before the daemon reacts (a busy loop, a stopped daemon), the first file is ``.keep``, the
+second ``.next`` and the third the log itself. Nothing is copied, nothing polled. Rotations
+while the daemon is down are caught up when the container is tracked again (the inodes differ);
+only a third one before it reacts drops a file, the price of a bounded disk without the daemon.
 """
 
 from __future__ import annotations
@@ -92,43 +96,114 @@ def parse_daemon_opts(items: list[str]) -> dict[str, str]:
 
 
 def rotate(path: str, max_file: int) -> bool:
-    """If conmon replaced the log since we linked it, shift the kept inode into the chain.
-    True when a rotation was done."""
-    keep = path + ".keep"
+    """Bring the chain up to date with the rotations conmon did since the last call, oldest
+    file first; link the file conmon writes now and prepare the one it writes next. True when
+    files were shifted into the chain."""
+    keep, nxt, tmp = path + ".keep", path + ".next", path + ".tmp"
     try:
-        kept = os.stat(keep)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
-        _link(path, keep)
-        return False
+        return False  # no output yet
     try:
-        cur = os.stat(path)
-    except FileNotFoundError:
-        return False
-    if (kept.st_ino, kept.st_dev) == (cur.st_ino, cur.st_dev):
-        return False
-    for i in range(max_file - 1, 1, -1):
-        try:
-            os.rename(f"{path}.{i - 1}", f"{path}.{i}")
-        except FileNotFoundError:
-            pass
-    os.rename(keep, f"{path}.1")
+        cur = _ino(os.fstat(fd))
+        prepared = _ino(_stat(tmp))
+        done: list[str] = []  # complete files conmon left behind, oldest first
+        seen = {cur}
+        for name in (keep, nxt):
+            ino = _ino(_stat(name))
+            if ino is None or ino in seen or (name == nxt and ino == prepared):
+                continue  # missing, the current file, or the next one still unused
+            done.append(name)
+            seen.add(ino)
+        _shift(path, max_file, done)
+        if _ino(_stat(keep)) != cur:
+            _link_fd(fd, keep)
+        if _ino(_stat(nxt)) == cur:  # conmon took the prepared file: .keep names it now
+            os.unlink(nxt)
+        _prepare_next(path)
+        return bool(done)
+    finally:
+        os.close(fd)
+
+
+def _shift(path: str, max_file: int, done: list[str]) -> None:
+    """Make room for ``done`` at the young end of ``<log>.1`` … ``<log>.(max_file-1)``."""
+    m = len(done)
+    if m:
+        for i in range(max_file - 1, 0, -1):
+            older = f"{path}.{i}"
+            try:
+                if i + m <= max_file - 1:
+                    os.rename(older, f"{path}.{i + m}")
+                else:
+                    os.unlink(older)
+            except FileNotFoundError:
+                pass
+        for i, name in enumerate(reversed(done), start=1):  # the newest becomes .1
+            if i <= max_file - 1:
+                os.rename(name, f"{path}.{i}")
+            else:
+                os.unlink(name)
     for i in range(max_file, max_file + 8):  # max-file lowered since: drop the extra ones
         try:
             os.unlink(f"{path}.{i}")
         except FileNotFoundError:
             break
-    _link(path, keep)
-    return True
 
 
-def _link(path: str, keep: str) -> None:
+def _prepare_next(path: str) -> None:
+    """Create the file conmon opens at its next rotation (``<log>.tmp``, which conmon opens
+    with O_CREAT and renames over the log) under a second name of ours (``<log>.next``): the
+    next file has a name that survives even a further rotation before the daemon reacts."""
+    nxt, tmp = path + ".next", path + ".tmp"
+    if _stat(tmp) is not None or _stat(nxt) is not None:
+        return  # ready, or conmon is between its open and its rename: the event follows
+    fd = os.open(nxt, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    os.close(fd)
     try:
-        os.link(path, keep)
-    except FileExistsError:
-        os.unlink(keep)
-        os.link(path, keep)
+        os.link(nxt, tmp)
+    except FileExistsError:  # conmon just created its own
+        os.unlink(nxt)
+
+
+def discard_prepared(path: str) -> None:
+    """Remove the unused next file (conmon is gone; a new conmon appends to the log)."""
+    nxt, tmp = path + ".next", path + ".tmp"
+    a, b = _ino(_stat(nxt)), _ino(_stat(tmp))
+    if a is not None and a == b:
+        for name in (tmp, nxt):
+            try:
+                os.unlink(name)
+            except FileNotFoundError:
+                pass
+
+
+def _stat(name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name)
     except FileNotFoundError:
-        pass
+        return None
+
+
+def _ino(st: os.stat_result | None) -> tuple[int, int] | None:
+    return None if st is None else (st.st_dev, st.st_ino)
+
+
+def _link_fd(fd: int, name: str) -> None:
+    """Give the open file (not whatever the log's name points to by now) the name ``name``."""
+    src = f"/proc/self/fd/{fd}"
+    # With a directory fd, os.link is linkat(..., AT_SYMLINK_FOLLOW); plain link(2) would try
+    # to link the /proc symlink itself.
+    dir_fd = os.open(os.path.dirname(name) or ".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        base = os.path.basename(name)
+        try:
+            os.link(src, base, dst_dir_fd=dir_fd, follow_symlinks=True)
+        except FileExistsError:
+            os.unlink(base, dir_fd=dir_fd)
+            os.link(src, base, dst_dir_fd=dir_fd, follow_symlinks=True)
+    finally:
+        os.close(dir_fd)
 
 
 def container_limits(host_config: dict, defaults: dict[str, str]) -> tuple[int, int]:
@@ -174,6 +249,7 @@ class LogRotator:
         try:
             rotate(path, max_file)
             os.unlink(path + ".keep")
+            discard_prepared(path)
         except OSError as e:
             log.debug("log rotation of %s at exit: %s", cid[:12], e)
 
