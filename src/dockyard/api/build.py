@@ -129,7 +129,7 @@ async def build(request: web.Request) -> web.StreamResponse:
     options = parse_options(q)
     secret_specs = _json_param(q, "dockyard-secrets", [])
     svc = service(request.app)
-    workdir = tempfile.mkdtemp(dir=svc.context_root, prefix="ctx-")
+    workdir = tempfile.mkdtemp(dir=svc.context_root, prefix=svc.context_prefix)
     ctx = os.path.join(workdir, "context")
     secrets_dir = os.path.join(workdir, "secrets")
     os.mkdir(ctx, 0o755)

@@ -24,7 +24,7 @@ class BuildService:
         self.root = os.path.join(engine.root, "build")
         self.tmp_root = os.path.join(self.root, "tmp")
         self.cache_mount_root = os.path.join(self.root, "cache-mounts")
-        self.context_root = _context_root(self.root)
+        self.context_root, self.context_prefix = _context_root(self.root)
         for d in (self.tmp_root, self.cache_mount_root, self.context_root):
             os.makedirs(d, mode=0o700, exist_ok=True)
         self.cache = BuildCache(engine.meta, engine.content, engine.snapshots)
@@ -34,8 +34,10 @@ class BuildService:
     def cleanup_leftovers(self) -> None:
         """Daemon start: what a crashed build left (step containers, temp dirs)."""
         self.runner.cleanup_leftovers()
-        for d in (self.tmp_root, self.context_root):
+        for d, prefix in ((self.tmp_root, ""), (self.context_root, self.context_prefix)):
             for n in os.listdir(d):
+                if not n.startswith(prefix):
+                    continue
                 path = os.path.join(d, n)
                 try:
                     self.images.snapshots.unmount(path)
@@ -100,10 +102,11 @@ class BuildService:
         return {"CachesDeleted": deleted or None, "SpaceReclaimed": size}
 
 
-def _context_root(root: str) -> str:
-    """Where uploaded contexts are unpacked: in memory (/dev/shm) when there is room, since a
-    context is thrown away after the build and creating thousands of small files on a busy
-    disk costs far more than the build itself; else under the daemon root."""
+def _context_root(root: str) -> tuple[str, str]:
+    """(directory, name prefix) for uploaded contexts: in memory (/dev/shm) when there is
+    room, since a context is thrown away after the build and creating thousands of small
+    files on a busy disk costs far more than the build itself; else under the daemon root.
+    The prefix names this daemon's entries (several daemons share /dev/shm)."""
     import hashlib
 
     shm = "/dev/shm"
@@ -111,10 +114,10 @@ def _context_root(root: str) -> str:
         st = os.statvfs(shm)
         if st.f_bavail * st.f_frsize >= (2 << 30) and os.access(shm, os.W_OK):
             tag = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:16]
-            return os.path.join(shm, f"dockyard-build-{tag}")
+            return shm, f"dockyard-ctx-{tag}-"
     except OSError:
         pass
-    return os.path.join(root, "contexts")
+    return os.path.join(root, "contexts"), "ctx-"
 
 
 def _du(path: str) -> int:

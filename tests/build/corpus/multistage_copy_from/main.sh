@@ -1,0 +1,3 @@
+#!/bin/sh
+cat /app/artifact.txt
+echo main ran
