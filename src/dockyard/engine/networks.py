@@ -331,7 +331,7 @@ class NetworkService:
         out = [(n.id, {})]
         for name, cfg in eps.items():
             cfg = cfg or {}
-            target = self._get_for_create(name)
+            target = self._get_for_create("bridge" if name == "default" else name)
             ipv4 = ((cfg.get("IPAMConfig") or {}).get("IPv4Address") or "")
             if target.predefined and (ipv4 and target.name == "bridge"):
                 raise InvalidArgument("user specified IP address is supported on user defined "
