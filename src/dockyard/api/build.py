@@ -100,6 +100,24 @@ def parse_options(q):
     )
 
 
+def _registry_config(value: str | None) -> dict:
+    """``X-Registry-Config``: base64url JSON of {registry: auth config}, as docker sends."""
+    if not value or not value.strip():
+        return {}
+    import base64
+    import binascii
+
+    raw = value.strip()
+    try:
+        doc = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (binascii.Error, ValueError):
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            return {}
+    return doc if isinstance(doc, dict) else {}
+
+
 def _receive(body, dest: str, secrets_dir: str, secret_specs: list,
              dockerfile: str) -> dict[str, str]:
     """Blocking: the secrets prefix, then the context tar extracted into ``dest``."""
@@ -127,6 +145,7 @@ async def build(request: web.Request) -> web.StreamResponse:
 
     q = request.query
     options = parse_options(q)
+    options.registry_auths = _registry_config(request.headers.get("X-Registry-Config"))
     secret_specs = _json_param(q, "dockyard-secrets", [])
     svc = service(request.app)
     workdir = tempfile.mkdtemp(dir=svc.context_root, prefix=svc.context_prefix)

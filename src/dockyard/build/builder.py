@@ -150,7 +150,8 @@ class Build:
         with self._lock:
             if name in self._images:
                 return self._images[name]
-        img = self.svc.find_image(name, self.options.pull, self._pull_progress)
+        img = self.svc.find_image(name, self.options.pull, self._pull_progress,
+                                  self.options.registry_auths)
         cfg = self.images.config_bytes(img)
         st = State.from_config(cfg, self.images._layer_infos(img), img.id, img.id)
         with self._lock:

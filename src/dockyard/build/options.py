@@ -25,3 +25,4 @@ class BuildOptions:
     nano_cpus: int = 0
     cpu_shares: int = 0
     extra_hosts: list[str] = field(default_factory=list)
+    registry_auths: dict = field(default_factory=dict)  # X-Registry-Config

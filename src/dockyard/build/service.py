@@ -8,7 +8,7 @@ import os
 import shutil
 from collections.abc import Callable
 
-from ..errors import NotFound
+from ..errors import DockyardError, NotFound
 from .builder import Build
 from .cache import BuildCache
 from .options import BuildOptions
@@ -50,34 +50,52 @@ class BuildService:
 
     # -- images -----------------------------------------------------------------------------
 
-    def find_image(self, name: str, pull: bool, progress: Callable[[dict], None]):
-        """A local image, pulled first when asked (--pull) or missing and pull exists."""
-        puller = self._puller()
-        if pull and puller is not None:
-            puller(name, progress)
-            return self.images.get(name)
-        try:
-            return self.images.get(name)
-        except NotFound:
-            pass
-        if puller is not None:
-            puller(name, progress)
-            return self.images.get(name)
+    def find_image(self, name: str, pull: bool, progress: Callable[[dict], None],
+                   auths: dict | None = None):
+        """A local image, pulled first when asked (--pull) or when missing."""
         from .. import reference as _reference
 
+        if not pull:
+            try:
+                return self.images.get(name)
+            except NotFound:
+                pass
         try:
-            fam = _reference.parse(name).familiar_name
-        except Exception:  # noqa: BLE001 - only for the message
-            fam = name
-        raise NotFound(f"pull access denied for {fam}, repository does not exist or may "
-                       "require 'docker login'")
+            ref = _reference.parse(name)
+        except DockyardError:
+            raise NotFound(f"No such image: {name}") from None
+        puller = self._puller()
+        if puller is None:
+            if pull:
+                return self.images.get(name)
+            raise NotFound(f"pull access denied for {ref.familiar_name}, repository does not "
+                           "exist or may require 'docker login'")
+        puller(ref, progress, auths or {})
+        return self.images.get(ref.full_string() if not ref.digest else name)
 
     def _puller(self):
-        """The engine's pull (the distribution package), when this engine has one."""
-        pull = getattr(self.engine, "pull_image", None)
-        if callable(pull):
-            return pull
-        return None
+        """Pull through the engine's distribution service (made here if the API has not
+        made it yet); None when this build of dockyard has no registry client."""
+        try:
+            from ..distribution.auth import AuthConfig
+            from ..distribution.options import RegistryOptions
+            from ..distribution.service import DistributionService
+        except ImportError:
+            return None
+        engine = self.engine
+        svc = getattr(engine, "distribution", None)
+        if svc is None:
+            opts = getattr(engine, "registry_options", None) or RegistryOptions()
+            svc = DistributionService(engine.images, opts)
+            engine.distribution = svc
+
+        def pull(ref, progress, auths: dict) -> None:
+            auth = AuthConfig.from_dict(_auth_for(ref.domain, auths))
+            tag = None if ref.digest else ref.tag
+            name = f"{ref.domain}/{ref.path}" + (f"@{ref.digest}" if ref.digest else "")
+            svc.pull(name, tag, auth, progress)
+
+        return pull
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -118,6 +136,18 @@ def _context_root(root: str) -> tuple[str, str]:
     except OSError:
         pass
     return os.path.join(root, "contexts"), "ctx-"
+
+
+def _auth_for(domain: str, auths: dict) -> dict | None:
+    """The X-Registry-Config entry for a registry (docker keys Docker Hub by its URL)."""
+    keys = [domain]
+    if domain in ("docker.io", "index.docker.io", "registry-1.docker.io"):
+        keys += ["https://index.docker.io/v1/", "index.docker.io", "docker.io"]
+    keys += [f"https://{domain}", f"http://{domain}"]
+    for k in keys:
+        if isinstance(auths.get(k), dict):
+            return auths[k]
+    return None
 
 
 def _du(path: str) -> int:
