@@ -65,7 +65,7 @@ def test_matching(text, expected):
     assert got == expected
 
 
-@pytest.mark.parametrize("patterns", [["!"], ["[abc"], ["a\\"], ["[]"]])
+@pytest.mark.parametrize("patterns", [["!"], ["[abc"], ["a\\"], ["[]"], ["[-a]"], ["[a-]"], ["[]a]"]])
 def test_bad_patterns(patterns):
     with pytest.raises(PatternError):
         Matcher(patterns)

@@ -267,6 +267,17 @@ def _walk_rel(root_fd: int, base: list[str], depth: int) -> Iterator[str]:
             os.close(fd)
 
 
+def _open_source(root_fd: int, rel: str) -> int:
+    """O_PATH fd of a source, a symlink followed inside the root; docker's error if none."""
+    try:
+        return open_in_root(root_fd, rel, os.O_PATH)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            raise NotFound("file not found in build context or excluded by "
+                           f".dockerignore: stat {rel or '.'}: file does not exist") from None
+        raise
+
+
 def _sources(root_fd: int, sources: list[str], cmd: str) -> list[_Source]:
     out: list[_Source] = []
     for raw in sources:
@@ -283,14 +294,7 @@ def _sources(root_fd: int, sources: list[str], cmd: str) -> list[_Source]:
                 if rx.match(rel):
                     out.append(_Source(rel, posixpath.basename(rel)))
             continue
-        try:
-            fd = open_in_root(root_fd, src, os.O_PATH)
-            os.close(fd)
-        except OSError as e:
-            if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-                raise NotFound("file not found in build context or excluded by "
-                               f".dockerignore: stat {src or '.'}: file does not exist") from None
-            raise
+        os.close(_open_source(root_fd, src))
         name = posixpath.basename(src) if src else posixpath.basename(raw.rstrip("/")) or "."
         out.append(_Source(src, name))
     if not out:
@@ -344,12 +348,14 @@ def source_checksum(src_root: str, sources: list[str], *, cmd: str = "COPY") -> 
         h = hashlib.sha256()
         for s in _sources(root_fd, sources, cmd):
             h.update(f"source\0{s.name}\0".encode("utf-8", "surrogateescape"))
-            fd = open_in_root(root_fd, s.rel, os.O_PATH)  # follows a top-level symlink
+            fd = _open_source(root_fd, s.rel)
             try:
                 _hash_open(h, fd)
             finally:
                 os.close(fd)
         return "sha256:" + h.hexdigest()
+    except OSError as e:
+        raise InvalidArgument(f"cannot read {e.filename or 'source'}: {e.strerror}") from None
     finally:
         os.close(root_fd)
 
@@ -660,7 +666,7 @@ def copy_sources(src_root: str, sources: list[str], dest_root: str, dest: str, *
 
 def _copy_one(src_fd: int, dst_fd: int, info: _Source, final: str, copier: _Copier,
               extract_archives: bool) -> None:
-    spath = open_in_root(src_fd, info.rel, os.O_PATH)  # follows a symlinked source
+    spath = _open_source(src_fd, info.rel)
     try:
         st = os.fstat(spath)
         if stat.S_ISDIR(st.st_mode):

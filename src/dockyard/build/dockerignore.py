@@ -13,10 +13,12 @@ from __future__ import annotations
 import posixpath
 import re
 
+from dockyard.errors import InvalidArgument
+
 _BOM = "\ufeff"
 
 
-class PatternError(ValueError):
+class PatternError(InvalidArgument):
     """A malformed pattern (as Go's ``filepath.ErrBadPattern``)."""
 
 
@@ -54,30 +56,41 @@ def read_patterns(text: str) -> list[str]:
 
 
 def _class(pattern: str, i: int) -> tuple[str, int]:
-    """Translate a ``[...]`` class starting at ``pattern[i] == "["``; returns (regex, next)."""
+    """Translate a ``[...]`` class starting at ``pattern[i] == "["`` with Go's grammar
+    (``[^...]`` negates; ``-`` and ``]`` must be escaped where a character is expected; at
+    least one range); returns (regex, index after the class)."""
+    bad = PatternError("syntax error in pattern")
     j = i + 1
-    out = ["["]
-    if j < len(pattern) and pattern[j] == "^":
-        out.append("^")
+    negated = j < len(pattern) and pattern[j] == "^"
+    if negated:
         j += 1
-    first = True
+    items: list[str] = []
+    ranges = 0
+
+    def char(k: int) -> tuple[str, int]:
+        if k >= len(pattern) or pattern[k] in "-]":
+            raise bad
+        if pattern[k] == "\\":
+            k += 1
+            if k >= len(pattern):
+                raise bad
+        return pattern[k], k + 1
+
     while True:
         if j >= len(pattern):
-            raise PatternError("syntax error in pattern")
-        ch = pattern[j]
-        if ch == "]" and not first:
-            out.append("]")
-            return "".join(out), j + 1
-        first = False
-        if ch == "\\":
-            j += 1
-            if j >= len(pattern):
-                raise PatternError("syntax error in pattern")
-            ch = pattern[j]
-        if ch == "/":
-            raise PatternError("syntax error in pattern")
-        out.append(re.escape(ch) if ch != "-" else "-")
-        j += 1
+            raise bad
+        if pattern[j] == "]" and ranges:
+            if not items:  # only empty ranges like z-a, which Go accepts
+                return ("." if negated else "(?!)"), j + 1
+            return "[" + ("^" if negated else "") + "".join(items) + "]", j + 1
+        lo, j = char(j)
+        if j < len(pattern) and pattern[j] == "-":
+            hi, j = char(j + 1)
+            if lo <= hi:
+                items.append(f"{re.escape(lo)}-{re.escape(hi)}")
+        else:
+            items.append(re.escape(lo))
+        ranges += 1
 
 
 def _compile(pattern: str) -> re.Pattern[str]:
