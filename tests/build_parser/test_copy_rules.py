@@ -284,3 +284,71 @@ def test_wildcards(ctx, rootfs, pattern, files):
         return
     copy_sources(ctx, [pattern], rootfs, "/w/")
     assert sorted(os.listdir(f"{rootfs}/w")) == files
+
+
+def tar_of(path, entries):
+    with tarfile.open(path, "w:gz") as t:
+        for name, kind, payload in entries:
+            ti = tarfile.TarInfo(name)
+            ti.uid, ti.gid, ti.mode, ti.mtime = 5, 6, 0o640, 1_000_000_000
+            if kind == "file":
+                ti.size = len(payload)
+                t.addfile(ti, io.BytesIO(payload))
+                continue
+            if kind == "dir":
+                ti.type, ti.mode = tarfile.DIRTYPE, 0o750
+            elif kind == "sym":
+                ti.type, ti.linkname = tarfile.SYMTYPE, payload
+            elif kind == "hard":
+                ti.type, ti.linkname = tarfile.LNKTYPE, payload
+            t.addfile(ti)
+
+
+def test_add_archive_resolves_parents_inside_the_rootfs(tmp_path, rootfs):
+    """As docker's chrooted untar: an image's /lib -> usr/lib is followed, a symlink in the
+    archive or the image never leads out of the rootfs, owners and modes are the archive's."""
+    host = tmp_path / "host"
+    host.mkdir()
+    os.makedirs(f"{rootfs}/usr/lib")
+    os.symlink("usr/lib", f"{rootfs}/lib")
+    os.symlink(str(host), f"{rootfs}/hostlink")
+    src = str(tmp_path / "src")
+    os.makedirs(src)
+    tar_of(f"{src}/rootfs.tgz", [
+        ("./", "dir", None),
+        ("lib/libx.so", "file", b"elf"),
+        ("/abs/file", "file", b"abs"),  # taken relative to the destination, as docker
+        ("hostlink/escape", "file", b"no"),
+        ("esc", "sym", "/"),
+        ("esc/etc/via-archive-link", "file", b"in"),
+        ("hl", "hard", "lib/libx.so"),
+        ("d", "dir", None),
+    ])
+    copy_sources(src, ["rootfs.tgz"], rootfs, "/", extract_archives=True)
+    assert list(host.iterdir()) == []
+    with open(f"{rootfs}/usr/lib/libx.so", "rb") as f:
+        assert f.read() == b"elf"
+    assert os.path.isfile(f"{rootfs}/abs/file")
+    assert os.path.isfile(f"{rootfs}{host}/escape")
+    assert os.path.isfile(f"{rootfs}/etc/via-archive-link")
+    assert os.stat(f"{rootfs}/hl").st_ino == os.stat(f"{rootfs}/usr/lib/libx.so").st_ino
+    st = os.stat(f"{rootfs}/d")
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode), st.st_mtime) == \
+        (5, 6, 0o750, 1_000_000_000)
+    st = os.stat(f"{rootfs}/abs/file")
+    assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (5, 6, 0o640)
+
+
+@pytest.mark.parametrize("entries", [
+    [("../../evil", "file", b"x")],
+    [("a/../../evil", "file", b"x")],
+    [("hl", "hard", "../../evil-target")],
+])
+def test_add_archive_refuses_dotdot(tmp_path, rootfs, entries):
+    src = str(tmp_path / "src")
+    os.makedirs(src)
+    write(f"{tmp_path}/evil-target", "t")
+    tar_of(f"{src}/evil.tgz", entries)
+    with pytest.raises(InvalidArgument):
+        copy_sources(src, ["evil.tgz"], rootfs, "/x/", extract_archives=True)
+    assert not (tmp_path / "evil").exists()

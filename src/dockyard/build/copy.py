@@ -608,12 +608,174 @@ def _is_archive(path_fd: int) -> bool:
     return True
 
 
-def _extract(src_fd: int, dest_dir_fd: int) -> None:
-    from dockyard.archive import apply_tar, decompress_stream
+class _Untar:
+    """ADD's archive extraction as docker does it in a chroot: entry names are taken relative
+    to the destination, parent directories are resolved inside the rootfs (so an image's
+    ``/lib -> usr/lib`` is followed, an absolute symlink never reaches the host), the entry
+    itself is never written through a symlink, and owners and modes come from the archive."""
+
+    def __init__(self, root_fd: int, dest: str):
+        self.root_fd = root_fd
+        self.dest = dest
+        self.dirs: dict[str, int] = {}
+        self.times: list[tuple[str, int]] = []
+
+    def close(self) -> None:
+        for fd in self.dirs.values():
+            os.close(fd)
+        self.dirs.clear()
+
+    def parent(self, path: str) -> int:
+        fd = self.dirs.get(path)
+        if fd is None:
+            fd = _mkdirs(self.root_fd, path, None)
+            self.dirs[path] = fd
+        return fd
+
+    def forget(self, path: str) -> None:
+        for key in [k for k in self.dirs if k == path or k.startswith(path.rstrip("/") + "/")]:
+            os.close(self.dirs.pop(key))
+
+    def name(self, raw: str, what: str = "entry") -> str | None:
+        from dockyard.errors import UnsafeArchive
+
+        if "\x00" in raw or len(raw) > 4096:
+            raise UnsafeArchive(f"invalid {what} name in archive: {raw[:100]!r}")
+        parts = [p for p in raw.split("/") if p not in ("", ".")]
+        if ".." in parts:
+            raise UnsafeArchive(f"path escapes the destination in archive {what}: {raw!r}")
+        if not parts:
+            return None
+        return posixpath.join(self.dest, *parts)
+
+    def run(self, tf, buffered) -> None:
+        import tarfile
+
+        from dockyard.errors import UnsafeArchive
+
+        while True:
+            try:
+                m = tf.next()
+            except tarfile.TarError as e:
+                raise InvalidArgument(f"invalid tar archive: {e}") from None
+            if m is None:
+                break
+            del tf.members[:]
+            try:
+                self.entry(m, buffered)
+            except OSError as e:
+                if e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
+                    raise
+                raise UnsafeArchive(f"cannot extract archive entry {m.name!r}: "
+                                    f"{e.strerror}") from None
+        for path, mtime in sorted(self.times, key=lambda t: -t[0].count("/")):
+            try:
+                fd = open_in_root(self.root_fd, path, os.O_PATH | os.O_NOFOLLOW)
+            except OSError:
+                continue
+            try:
+                os.utime(f"/proc/self/fd/{fd}", (mtime, mtime))
+            except (OSError, OverflowError, ValueError):
+                pass
+            finally:
+                os.close(fd)
+
+    def entry(self, m, buffered) -> None:
+        from dockyard.errors import UnsafeArchive
+
+        path = self.name(m.name)
+        if path is None:
+            return
+        parent, base = posixpath.split(path)
+        pfd = self.parent(parent)
+        if m.islnk():
+            tpath = self.name(m.linkname, "hardlink target")
+            if tpath is None:
+                raise UnsafeArchive(f"hardlink {m.name!r} has an empty target")
+            tparent, tbase = posixpath.split(tpath)
+            tfd = self.parent(tparent)
+            if (tparent, tbase) != (parent, base):
+                self.remove(pfd, base, path, keep_dir=False)
+                os.link(tbase, base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
+            return
+        kept = self.remove(pfd, base, path, keep_dir=m.isdir())
+        if m.isdir():
+            if not kept:
+                os.mkdir(base, 0o700, dir_fd=pfd)
+            fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         dir_fd=pfd)
+            try:
+                os.fchown(fd, m.uid, m.gid)
+                os.fchmod(fd, m.mode & 0o7777)
+            finally:
+                os.close(fd)
+            self.times.append((path, m.mtime))
+            return
+        if m.isreg():
+            if m.size < 0 or m.size > 1 << 40:
+                raise UnsafeArchive(f"archive entry {m.name!r} has an absurd size")
+            fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
+                         os.O_CLOEXEC, 0o600, dir_fd=pfd)
+            try:
+                buffered.seek(m.offset_data)
+                left = m.size
+                while left:
+                    chunk = buffered.read(min(_BUF, left))
+                    if not chunk:
+                        raise InvalidArgument(f"unexpected end of archive in {m.name!r}")
+                    os.write(fd, chunk)
+                    left -= len(chunk)
+                os.fchown(fd, m.uid, m.gid)
+                os.fchmod(fd, m.mode & 0o7777)
+                os.utime(fd, (m.mtime, m.mtime))
+            finally:
+                os.close(fd)
+            return
+        if m.issym():
+            if not m.linkname or "\x00" in m.linkname:
+                raise UnsafeArchive(f"invalid symlink target in archive entry {m.name!r}")
+            os.symlink(m.linkname, base, dir_fd=pfd)
+        elif m.isfifo():
+            os.mkfifo(base, 0o600, dir_fd=pfd)
+        else:
+            raise UnsafeArchive(f"unsupported entry type in archive: {m.name!r}")
+        os.chown(base, m.uid, m.gid, dir_fd=pfd, follow_symlinks=False)
+        if m.isfifo():
+            os.chmod(f"/proc/self/fd/{pfd}/{base}", m.mode & 0o7777)
+        try:
+            os.utime(base, (m.mtime, m.mtime), dir_fd=pfd, follow_symlinks=False)
+        except (OSError, OverflowError, ValueError):
+            pass
+
+    def remove(self, pfd: int, base: str, path: str, keep_dir: bool) -> bool:
+        try:
+            st = os.stat(base, dir_fd=pfd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            if keep_dir:
+                return True
+            self.forget(path)
+            shutil.rmtree(base, dir_fd=pfd)
+        else:
+            if stat.S_ISLNK(st.st_mode):
+                self.forget(path)  # a directory reached through it is no longer there
+            os.unlink(base, dir_fd=pfd)
+        return False
+
+
+def _extract(src_fd: int, root_fd: int, dest: str) -> None:
+    from dockyard.archive import decompress_stream, drain, open_tar_stream
 
     with open(f"/proc/self/fd/{src_fd}", "rb") as f:
-        apply_tar(decompress_stream(f), f"/proc/self/fd/{dest_dir_fd}", whiteout="delete",
-                  same_owner=True)
+        src = decompress_stream(f)
+        tf, buffered = open_tar_stream(src)
+        untar = _Untar(root_fd, dest)
+        try:
+            untar.run(tf, buffered)
+        finally:
+            untar.close()
+        drain(src)
 
 
 def normalize_dest(dest: str, workdir: str = "/") -> str:
@@ -688,11 +850,8 @@ def _copy_one(src_fd: int, dst_fd: int, info: _Source, final: str, copier: _Copi
                 os.close(dfd)
             return
         if extract_archives and stat.S_ISREG(st.st_mode) and _is_archive(spath):
-            dfd = _mkdirs(dst_fd, final, None)
-            try:
-                _extract(spath, dfd)
-            finally:
-                os.close(dfd)
+            os.close(_mkdirs(dst_fd, final, None))
+            _extract(spath, dst_fd, final)
             return
         if final.endswith("/") or _is_dir_in_root(dst_fd, final):
             target = posixpath.join(final, info.name)
