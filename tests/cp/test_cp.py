@@ -104,6 +104,41 @@ def test_stopped_and_created_containers(cli, daemon, names, tmp_path):
     assert daemon.cli("start", "-a", name).stdout == b"before start\n"
 
 
+def test_stopped_container_copies_see_its_volumes_and_binds(cli, daemon, names, tmp_path):
+    """As Docker, cp on a stopped container reads and writes its volumes and bind mounts,
+    not the snapshot underneath; nothing stays mounted afterwards."""
+    name, vol = names(), names()
+    bind, robind = tmp_path / "bind", tmp_path / "robind"
+    bind.mkdir()
+    robind.mkdir()
+    (bind / "b.txt").write_text("bound\n")
+    try:
+        r = daemon.cli("run", "--name", name, "-v", f"{vol}:/vol", "-v", f"{bind}:/srv/bind",
+                       "-v", f"{robind}:/ro:ro", "busybox", "sh", "-c",
+                       "echo in-volume > /vol/v.txt")
+        assert r.returncode == 0, r.stderr
+        cli.ok("cp", f"{name}:/vol/v.txt", str(tmp_path / "v.txt"))
+        assert (tmp_path / "v.txt").read_text() == "in-volume\n"
+        cli.ok("cp", f"{name}:/srv/bind/b.txt", str(tmp_path / "b.txt"))
+        assert (tmp_path / "b.txt").read_text() == "bound\n"
+        (tmp_path / "new.txt").write_text("copied in\n")
+        cli.ok("cp", str(tmp_path / "new.txt"), f"{name}:/srv/bind/")
+        assert (bind / "new.txt").read_text() == "copied in\n"
+        cli.ok("cp", str(tmp_path / "new.txt"), f"{name}:/vol/")
+        r = daemon.cli("run", "--rm", "-v", f"{vol}:/v", "busybox", "cat", "/v/new.txt")
+        assert r.stdout == b"copied in\n", r.stderr
+        r = cli("cp", str(tmp_path / "new.txt"), f"{name}:/ro/")
+        assert r.returncode != 0 and b"read-only" in r.stderr, r.stderr
+        assert not (robind / "new.txt").exists()
+        mounts = open("/proc/self/mountinfo").read()
+        assert str(bind) not in mounts and str(robind) not in mounts
+        # The snapshot itself did not get the files: they went to the mounts.
+        assert daemon.cli("start", "-a", name).returncode == 0
+    finally:
+        daemon.cli("rm", "-f", name)
+        daemon.cli("volume", "rm", "-f", vol)
+
+
 def test_no_escape_through_dotdot_or_symlinks(cli, daemon, ctr, tmp_path):
     marker = f"/tmp/cp-host-{uuid.uuid4().hex[:8]}"
     os.makedirs(marker)

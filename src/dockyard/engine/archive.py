@@ -7,7 +7,8 @@ directory file descriptors and O_NOFOLLOW; tar input goes through ``archive.appl
 writing through symlinks, no absolute or ``..`` names), into a directory opened the same way.
 
 A running container's root is ``/proc/PID/root`` (its own mount namespace, volumes included);
-a stopped one's snapshot is mounted for the copy, under the container's lock.
+a stopped one's snapshot is mounted for the copy, under the container's lock, with its volumes
+and bind mounts bound on top (as Docker does), and all of it unmounted afterwards.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import BinaryIO
 
 from ..archive import apply_tar
 from ..errors import Conflict, Forbidden, InvalidArgument, NotFound
+from ..sys import mount as _mount
 from ..sys._libc import libc
 
 SYS_OPENAT2 = 437  # x86_64 and aarch64 alike
@@ -150,6 +152,34 @@ class Target:
                     os.close(fd)
 
 
+_CP_USER = "cp:"  # volume users while a copy has a stopped container's volumes mounted
+
+
+def _make_mountpoint(root_fd: int, dest: str, is_dir: bool) -> int:
+    """An O_PATH fd of ``dest`` inside the root, made (directories, or an empty file for a
+    file bind) where missing, as runc does when the container starts."""
+    parts = [p for p in os.path.normpath("/" + dest).split("/") if p]
+    if not parts:
+        raise InvalidArgument("cannot mount over the container's root")
+    for i, part in enumerate(parts):
+        parent = open_in_root(root_fd, "/" + "/".join(parts[:i]), os.O_PATH | os.O_DIRECTORY)
+        try:
+            if i < len(parts) - 1 or is_dir:
+                try:
+                    os.mkdir(part, 0o755, dir_fd=parent)
+                except FileExistsError:
+                    pass
+            else:
+                try:
+                    os.close(os.open(part, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                                     | os.O_CLOEXEC, 0o644, dir_fd=parent))
+                except FileExistsError:
+                    pass
+        finally:
+            os.close(parent)
+    return open_in_root(root_fd, "/" + "/".join(parts), os.O_PATH)
+
+
 def _info(arcname: str, st: os.stat_result) -> tarfile.TarInfo:
     ti = tarfile.TarInfo(arcname)
     ti.mode = stat.S_IMODE(st.st_mode)
@@ -249,15 +279,89 @@ class ArchiveService:
             if not os.path.ismount(target):
                 await asyncio.to_thread(svc.snapshots.mount, c.id, target)
                 mounted = True
+            volumes: list[tuple[str, str | None]] = []
             try:
+                # As Docker: the copy sees the container's volumes and binds, not only its
+                # snapshot.
+                await asyncio.to_thread(self._mount_volumes, c, target, volumes)
                 fd = os.open(target, os.O_PATH | os.O_DIRECTORY)
                 try:
                     yield fd
                 finally:
                     os.close(fd)
             finally:
+                await asyncio.to_thread(self._unmount_volumes, c, volumes)
                 if mounted:
                     await asyncio.to_thread(svc.snapshots.unmount, target)
+
+    def _mount_volumes(self, c, rootfs: str, done: list[tuple[str, str | None]]) -> None:
+        """Bind the volumes and bind mounts of a stopped container onto its mounted snapshot,
+        parents first, at destinations resolved inside it (a symlink in the container cannot
+        send a mount elsewhere). ``done`` gets (host path, volume name) of each mount."""
+        volumes = self.containers.volumes
+        records = [r for r in (getattr(c, "mounts", None) or [])
+                   if r.get("Type") in ("bind", "volume")]
+        records.sort(key=lambda r: os.path.normpath(r["Destination"]).count("/"))
+        for rec in records:
+            name = None
+            if rec["Type"] == "volume":
+                if volumes is None:
+                    continue
+                try:
+                    v = volumes.driver.get(rec["Name"])
+                except NotFound:
+                    continue
+                volumes.driver.acquire(v, _CP_USER + c.id)
+                name, source = v.name, v.mountpoint
+            else:
+                source = rec["Source"]
+            try:
+                if not os.path.exists(source):
+                    raise FileNotFoundError
+                path = self._mount_volume(rootfs, rec["Destination"], source,
+                                          read_only=not rec.get("RW", True))
+            except FileNotFoundError:  # a bind source deleted since: Docker skips it too
+                if name is not None:
+                    volumes.driver.release(name, _CP_USER + c.id)
+                continue
+            except BaseException:
+                if name is not None:
+                    volumes.driver.release(name, _CP_USER + c.id)
+                raise
+            done.append((path, name))
+
+    @staticmethod
+    def _mount_volume(rootfs: str, dest: str, source: str, *, read_only: bool) -> str:
+        root_fd = os.open(rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fd = _make_mountpoint(root_fd, dest, os.path.isdir(source))
+        finally:
+            os.close(root_fd)
+        try:
+            path = os.readlink(f"/proc/self/fd/{fd}")
+            if not path.startswith(rootfs.rstrip("/") + "/"):
+                raise Forbidden(f"mount point {dest} leaves the container's root")
+            # Onto the fd: exactly the directory resolved inside the root.
+            _mount.mount(source, f"/proc/self/fd/{fd}", None, _mount.MS_BIND | _mount.MS_REC)
+        finally:
+            os.close(fd)
+        if read_only:
+            try:
+                _mount.mount(None, path, None,
+                             _mount.MS_REMOUNT | _mount.MS_BIND | _mount.MS_RDONLY)
+            except OSError:
+                _mount.unmount(path)
+                raise
+        return path
+
+    def _unmount_volumes(self, c, done: list[tuple[str, str | None]]) -> None:
+        for path, name in reversed(done):
+            try:
+                _mount.unmount(path)
+            finally:
+                if name is not None:
+                    self.containers.volumes.driver.release(name, _CP_USER + c.id)
+        done.clear()
 
     def extract(self, root_fd: int, path: str, body: BinaryIO, *, no_overwrite_dir_non_dir:
                 bool = False, copy_uid_gid: bool = False) -> None:
@@ -273,8 +377,8 @@ class ArchiveService:
             # Docker: what is copied in belongs to root, unless -a (copyUIDGID) keeps owners.
             apply_tar(body, f"/proc/self/fd/{fd}", whiteout="delete", same_owner=copy_uid_gid)
         except OSError as e:
-            if e.errno == errno.EROFS:
-                raise Forbidden("container rootfs is marked read-only") from None
+            if e.errno == errno.EROFS:  # the read-only rootfs is refused before: a volume
+                raise Forbidden("mounted volume is marked read-only") from None
             raise InvalidArgument(f"cannot extract into {path}: {e.strerror}") from None
         finally:
             os.close(fd)
