@@ -211,7 +211,8 @@ def test_destination_symlinks_resolve_inside_the_rootfs(tmp_path, ctx):
     os.symlink("/", f"{root}/escape")
     os.symlink(str(host), f"{root}/hostdir")
     os.symlink(str(host / "file"), f"{root}/hostfile")
-    os.symlink(str(host), f"{root}/existing/sub")  # replaced by a real dir, not followed
+    os.symlink(str(host), f"{root}/existing/sub")  # merged into, resolved inside the rootfs
+    os.symlink("/nowhere", f"{root}/existing/lnk")  # a file replaces it
     copy_sources(ctx, ["a.txt"], root, "/escape/etc/x")
     copy_sources(ctx, ["a.txt"], root, "/hostdir/y")
     copy_sources(ctx, ["a.txt"], root, "/hostfile")
@@ -222,8 +223,22 @@ def test_destination_symlinks_resolve_inside_the_rootfs(tmp_path, ctx):
     assert os.path.isfile(f"{root}{host}/y")
     assert os.path.isfile(f"{root}{host}/file")
     assert os.path.isfile(f"{root}{host}/tree/f")
-    assert not os.path.islink(f"{root}/existing/sub")
-    assert os.path.isfile(f"{root}/existing/sub/s")
+    assert os.path.islink(f"{root}/existing/sub")
+    assert os.path.isfile(f"{root}{host}/s")
+    assert os.readlink(f"{root}/existing/lnk") == "f"  # the source's own symlink
+
+
+def test_directory_onto_a_symlinked_directory_merges(ctx, rootfs, tmp_path):
+    """Merged-/usr images: /lib -> usr/lib stays a link and receives the files (BuildKit)."""
+    os.makedirs(f"{rootfs}/usr/lib/keep")
+    os.symlink("usr/lib", f"{rootfs}/lib")
+    src = str(tmp_path / "overlay")
+    write(f"{src}/lib/new.so", "so")
+    write(f"{src}/bin/tool", "t")
+    copy_sources(src, ["."], rootfs, "/")
+    assert os.path.islink(f"{rootfs}/lib")
+    assert sorted(os.listdir(f"{rootfs}/usr/lib")) == ["keep", "new.so"]
+    assert os.path.isfile(f"{rootfs}/bin/tool")
 
 
 def test_hostile_archive_for_add(tmp_path, rootfs):
@@ -316,6 +331,7 @@ def test_add_archive_resolves_parents_inside_the_rootfs(tmp_path, rootfs):
     os.makedirs(src)
     tar_of(f"{src}/rootfs.tgz", [
         ("./", "dir", None),
+        ("lib/", "dir", None),  # onto the image's /lib -> usr/lib: merged, link kept
         ("lib/libx.so", "file", b"elf"),
         ("/abs/file", "file", b"abs"),  # taken relative to the destination, as docker
         ("hostlink/escape", "file", b"no"),
@@ -328,6 +344,7 @@ def test_add_archive_resolves_parents_inside_the_rootfs(tmp_path, rootfs):
     assert list(host.iterdir()) == []
     with open(f"{rootfs}/usr/lib/libx.so", "rb") as f:
         assert f.read() == b"elf"
+    assert os.path.islink(f"{rootfs}/lib")
     assert os.path.isfile(f"{rootfs}/abs/file")
     assert os.path.isfile(f"{rootfs}{host}/escape")
     assert os.path.isfile(f"{rootfs}/etc/via-archive-link")

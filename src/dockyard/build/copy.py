@@ -512,28 +512,51 @@ def _set_meta(dir_fd: int, name: str, st: os.stat_result, owner: _Owner,
         pass
 
 
+def _symlinked_dir(root_fd: int, dir_fd: int, name: str, path: str) -> int | None:
+    """An fd of the directory that the symlink ``name`` points to, resolved inside the root,
+    or None when ``name`` is not a symlink to a directory. A directory copied onto it merges
+    into the target, as BuildKit does (the classic builder replaced the link, which breaks
+    merged-/usr images whose /lib is ``usr/lib``)."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISLNK(st.st_mode):
+        return None
+    try:
+        return open_in_root(root_fd, path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return None
+
+
 class _Copier:
-    def __init__(self, owner: _Owner):
+    def __init__(self, owner: _Owner, root_fd: int):
         self.owner = owner
+        self.root_fd = root_fd
         self.links: dict[tuple[int, int], tuple[int, str]] = {}
         self.dir_fds: list[int] = []
 
-    def entry(self, sdir: int, sname: str, ddir: int, dname: str) -> None:
+    def entry(self, sdir: int, sname: str, ddir: int, dname: str, dpath: str) -> None:
         st = os.stat(sname, dir_fd=sdir, follow_symlinks=False)
         mode = st.st_mode
         if stat.S_ISDIR(mode):
-            kept = _remove(ddir, dname, keep_dir=True)
-            if not kept:
-                os.mkdir(dname, 0o700, dir_fd=ddir)
-            sfd = os.open(sname, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          dir_fd=sdir)
-            dfd = os.open(dname, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          dir_fd=ddir)
+            dfd = _symlinked_dir(self.root_fd, ddir, dname, dpath)
+            followed = dfd is not None
+            if dfd is None:
+                if not _remove(ddir, dname, keep_dir=True):
+                    os.mkdir(dname, 0o700, dir_fd=ddir)
+                dfd = os.open(dname, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW |
+                              os.O_CLOEXEC, dir_fd=ddir)
             try:
-                self.contents(sfd, dfd)
-                _set_meta(ddir, dname, st, self.owner, fd=dfd)
+                sfd = os.open(sname, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW |
+                              os.O_CLOEXEC, dir_fd=sdir)
+                try:
+                    self.contents(sfd, dfd, dpath)
+                finally:
+                    os.close(sfd)
+                if not followed:
+                    _set_meta(ddir, dname, st, self.owner, fd=dfd)
             finally:
-                os.close(sfd)
                 os.close(dfd)
             return
         _remove(ddir, dname, keep_dir=False)
@@ -577,9 +600,9 @@ class _Copier:
         finally:
             os.close(sfd)
 
-    def contents(self, sfd: int, dfd: int) -> None:
+    def contents(self, sfd: int, dfd: int, dpath: str) -> None:
         for child in sorted(os.listdir(sfd)):
-            self.entry(sfd, child, dfd, child)
+            self.entry(sfd, child, dfd, child, posixpath.join(dpath, child))
 
     def close(self) -> None:
         for fd in self.dir_fds:
@@ -698,6 +721,11 @@ class _Untar:
                 self.remove(pfd, base, path, keep_dir=False)
                 os.link(tbase, base, src_dir_fd=tfd, dst_dir_fd=pfd, follow_symlinks=False)
             return
+        if m.isdir():
+            linked = _symlinked_dir(self.root_fd, pfd, base, path)
+            if linked is not None:  # merge into the link's target (see _symlinked_dir)
+                os.close(linked)
+                return
         kept = self.remove(pfd, base, path, keep_dir=m.isdir())
         if m.isdir():
             if not kept:
@@ -808,7 +836,7 @@ def copy_sources(src_root: str, sources: list[str], dest_root: str, dest: str, *
     final = normalize_dest(dest, workdir)
     src_fd = os.open(src_root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     dst_fd = os.open(dest_root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    copier = _Copier(owner)
+    copier = _Copier(owner, dst_fd)
     try:
         infos = _sources(src_fd, sources, cmd)
         if len(infos) > 1 and not final.endswith("/"):
@@ -838,7 +866,7 @@ def _copy_one(src_fd: int, dst_fd: int, info: _Source, final: str, copier: _Copi
                 sdir = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=spath)
                 real = os.open(".", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=dfd)
                 try:
-                    copier.contents(sdir, real)
+                    copier.contents(sdir, real, final)
                     if not existed:
                         os.fchown(real, copier.owner.uid, copier.owner.gid)
                         if copier.owner.chmod is not None:
