@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import os
-import secrets
 import stat
 import tarfile
 from collections.abc import Iterator
@@ -224,7 +223,7 @@ def pack_context(context_dir: str, dockerfile: str | None = None, *,
             if m.ignored(k):
                 patterns.append("!" + k)
     else:
-        name = ".dockerfile." + secrets.token_hex(10)
+        name = ".dockerfile." + os.urandom(10).hex()
         content = dockerfile_content if dockerfile_content is not None else \
             _read_small(df_path)  # type: ignore[arg-type]
         extra.append(_file_entry(name, content, 0o600))
