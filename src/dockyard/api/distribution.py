@@ -18,7 +18,7 @@ from aiohttp import web
 from ..distribution.auth import AuthConfig
 from ..distribution.options import RegistryOptions
 from ..distribution.service import DistributionService
-from ..errors import DockyardError, InvalidArgument
+from ..errors import DockyardError, Forbidden, InvalidArgument, Unauthorized
 from .app import read_json
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,10 @@ def _message(e: BaseException) -> str:
 
 
 def _raise(e: BaseException) -> None:
+    """As moby: registry auth failures of pull/push are 500s, not 401s (a 401 would make the
+    docker CLI prompt for a login and wait on stdin)."""
+    if isinstance(e, Unauthorized | Forbidden):
+        raise DockyardError(str(e))
     if isinstance(e, DockyardError):
         raise e
     raise DockyardError(_message(e))

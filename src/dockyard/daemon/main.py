@@ -56,6 +56,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="layers downloaded at once per pull (default 3)")
     p.add_argument("--max-concurrent-uploads", type=int, default=5, metavar="N",
                    help="layers uploaded at once per push (default 5)")
+    p.add_argument("--upload-chunk-size", type=int, default=32 << 20, metavar="BYTES",
+                   help="push blobs larger than this in PATCH chunks of this size "
+                        "(default 32 MiB)")
     p.add_argument("--certs-dir", action="append", default=[], metavar="DIR",
                    help="certs.d-style directories of registry CAs and client certificates "
                         "(default /etc/docker/certs.d and /etc/dockyard/certs.d)")
@@ -82,7 +85,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     try:
         args.registry_options = RegistryOptions.from_flags(
             args.insecure_registry, args.registry_mirror, args.certs_dir,
-            args.max_concurrent_downloads, args.max_concurrent_uploads)
+            args.max_concurrent_downloads, args.max_concurrent_uploads,
+            args.upload_chunk_size)
     except InvalidArgument as e:
         p.error(str(e))
     return args

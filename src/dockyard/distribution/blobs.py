@@ -127,7 +127,7 @@ class BlobStream:
                 if self._failures > RETRIES or self.cancel.is_set():
                     raise Interrupted(f"downloading {self.digest}: {e or type(e).__name__}"
                                       f" (kept {self.writer.offset} bytes to resume)") from None
-                time.sleep(min(0.1 * 2 ** self._failures, 2.0))
+                time.sleep(min(0.1 * 2 ** self._failures, 1.0))
 
     def finish(self) -> None:
         """Read what the consumer left (tar padding, gzip trailer) so the hash sees it all."""

@@ -48,10 +48,13 @@ class RegistryOptions:
 
     @classmethod
     def from_flags(cls, insecure: list[str], mirrors: list[str], certs_dirs: list[str],
-                   downloads: int, uploads: int) -> RegistryOptions:
+                   downloads: int, uploads: int, chunk_size: int = 32 << 20
+                   ) -> RegistryOptions:
         """Parse daemon flags; ``--registry-mirror URL`` mirrors docker.io, ``REG=URL`` any."""
         if downloads < 1 or uploads < 1:
             raise InvalidArgument("max-concurrent-downloads/uploads must be at least 1")
+        if chunk_size < 1 << 16:
+            raise InvalidArgument("upload chunk size must be at least 64 KiB")
         by_reg: dict[str, list[str]] = {}
         for m in mirrors:
             reg, sep, url = m.partition("=")
@@ -69,7 +72,8 @@ class RegistryOptions:
                     raise InvalidArgument(f"invalid insecure registry {item!r}") from None
         return cls(insecure=list(insecure), mirrors=by_reg,
                    certs_dirs=tuple(certs_dirs) or DEFAULT_CERTS_DIRS,
-                   max_concurrent_downloads=downloads, max_concurrent_uploads=uploads)
+                   max_concurrent_downloads=downloads, max_concurrent_uploads=uploads,
+                   chunk_size=chunk_size)
 
     # -- policy ---------------------------------------------------------------------------------
 

@@ -262,6 +262,8 @@ class Puller:
                         raise Cancelled("pull cancelled")
                 continue
             try:
+                if self.content.has(dg):  # finished between our check and the flight
+                    return unpack_local(self.content, self.snapshots, dg, diff_id, parent)
                 return download_and_unpack(
                     self.content, self.snapshots, session, desc, diff_id, parent,
                     lambda cur: self.progress.bytes(lid, "Downloading", cur, total),

@@ -291,6 +291,10 @@ class Session:
                 self.challenge = next((c for c in chals if c.scheme == "bearer"), chals[0])
                 resp = self._send(method, path, headers, body, pooled, scope=scope,
                                   force_token=True)
+        if resp.status == 401 and self.auth.anonymous and self.challenge is not None and \
+                self.challenge.scheme == "basic":
+            resp.close()
+            raise Unauthorized(f'{method.capitalize()} "{resp.url}": no basic auth credentials')
         if resp.status in (301, 302, 303, 307, 308) and redirects > 0:
             loc = resp.headers.get("Location", "")
             resp.read(1 << 16)

@@ -1,0 +1,213 @@
+"""Pulls that survive broken connections, refuse tampered data, share downloads, choose a
+platform from an index, refuse schema 1, skip present layers and use mirrors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import threading
+
+from conftest import docker_archive, inspect, load_image, make_client, random_layers
+
+
+def _push_random(dy, ref: str, sizes: list[int]) -> tuple[str, list[dict]]:
+    load_image(dy, docker_archive(ref, random_layers(sizes)))
+    dy.ok("push", ref)
+    image_id = inspect(dy, ref)["Id"]
+    dy.ok("rmi", ref)
+    return image_id, []
+
+
+def _layer_blobs(reg, repo: str, tag: str) -> list[dict]:
+    status, _h, body = reg.req("GET", f"/v2/{repo}/manifests/{tag}", headers={"Accept": (
+        "application/vnd.oci.image.manifest.v1+json,"
+        "application/vnd.docker.distribution.manifest.v2+json")})
+    assert status == 200
+    return json.loads(body)["layers"]
+
+
+def _ingest_name(digest: str) -> str:
+    return "ref-" + hashlib.sha256(("pull-" + digest).encode()).hexdigest()
+
+
+def test_broken_connection_is_resumed_with_range(dy, docker_registry, make_proxy):
+    proxy = make_proxy(docker_registry.port)
+    ref = f"{proxy.host}/resume/once:v1"
+    image_id, _ = _push_random(dy, ref, [4_000_000])
+    (blob,) = _layer_blobs(docker_registry, "resume/once", "v1")
+    proxy.served.clear()
+    proxy.gets.clear()
+    proxy.mode = "cut_once"
+    dy.ok("pull", ref)
+    assert inspect(dy, ref)["Id"] == image_id
+    gets = [g for g in proxy.gets if g[0].endswith(blob["digest"])]
+    assert len(gets) == 2 and gets[0][1] is None and gets[1][1].startswith("bytes=")
+    assert proxy.blob_bytes(blob["digest"]) < blob["size"] * 1.05
+    dy.ok("rmi", ref)
+
+
+def test_interrupted_pull_restarts_where_it_stopped(daemon, dy, docker_registry, make_proxy):
+    proxy = make_proxy(docker_registry.port)
+    ref = f"{proxy.host}/resume/later:v1"
+    image_id, _ = _push_random(dy, ref, [4_000_000])
+    (blob,) = _layer_blobs(docker_registry, "resume/later", "v1")
+    proxy.mode = "cut_then_broken"  # 60% once, then nothing: the pull gives up
+    r = dy("pull", ref)
+    assert r.returncode == 1
+    assert dy("image", "inspect", ref).returncode != 0
+    partial = os.path.join(daemon.root, "content", "ingest", _ingest_name(blob["digest"]))
+    assert os.path.getsize(partial) >= blob["size"] * 0.5
+
+    proxy.mode = "pass"
+    proxy.served.clear()
+    dy.ok("pull", ref)
+    again = proxy.blob_bytes(blob["digest"])
+    assert 0 < again < blob["size"] / 2
+    assert inspect(dy, ref)["Id"] == image_id
+    assert not os.path.exists(partial)
+    dy.ok("rmi", ref)
+
+
+def test_tampered_blob_is_rejected_and_nothing_is_stored(daemon, dy, docker_registry,
+                                                         make_proxy):
+    proxy = make_proxy(docker_registry.port)
+    ref = f"{proxy.host}/tamper/app:v1"
+    _push_random(dy, ref, [1_000_000])
+    (blob,) = _layer_blobs(docker_registry, "tamper/app", "v1")
+    proxy.mode = "tamper"
+    r = dy("pull", ref)
+    assert r.returncode == 1
+    assert "verification failed" in r.stderr.decode() + r.stdout.decode()
+    assert dy("image", "inspect", ref).returncode != 0
+    hexd = blob["digest"].split(":")[1]
+    assert not os.path.exists(os.path.join(daemon.root, "content", "blobs", "sha256", hexd))
+    ingest = os.path.join(daemon.root, "content", "ingest")
+    assert _ingest_name(blob["digest"]) not in os.listdir(ingest)
+    tmp = os.path.join(daemon.root, "snapshots", "tmp")
+    assert not [n for n in os.listdir(tmp) if n.startswith("layer-")]
+    proxy.mode = "pass"
+    dy.ok("pull", ref)  # the honest bytes still come through
+    dy.ok("rmi", ref)
+
+
+def test_concurrent_pulls_download_each_layer_once(dy, docker_registry, make_proxy):
+    proxy = make_proxy(docker_registry.port)
+    ref = f"{proxy.host}/conc/app:v1"
+    image_id, _ = _push_random(dy, ref, [1_500_000, 1_500_000, 1_500_000, 1_500_000])
+    blobs = _layer_blobs(docker_registry, "conc/app", "v1")
+    proxy.served.clear()
+    results: list[subprocess.CompletedProcess] = []
+    threads = [threading.Thread(target=lambda: results.append(dy("pull", ref)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    for b in blobs:
+        assert proxy.blob_bytes(b["digest"]) == b["size"], b
+    assert inspect(dy, ref)["Id"] == image_id
+    dy.ok("rmi", ref)
+
+
+def test_present_layers_are_skipped(dy, docker_registry, make_proxy):
+    proxy = make_proxy(docker_registry.port)
+    layers = random_layers([300_000, 200_000])
+    load_image(dy, docker_archive(f"{proxy.host}/skip/base:v1", layers[:1]))
+    load_image(dy, docker_archive(f"{proxy.host}/skip/app:v1", layers))
+    dy.ok("push", f"{proxy.host}/skip/app:v1")
+    dy.ok("rmi", f"{proxy.host}/skip/app:v1")
+    proxy.served.clear()
+    out = dy.ok("pull", f"{proxy.host}/skip/app:v1")
+    assert out.count("Already exists") == 1 and out.count("Pull complete") == 1
+    base, top = _layer_blobs(docker_registry, "skip/app", "v1")
+    assert proxy.blob_bytes(base["digest"]) == 0 and proxy.blob_bytes(top["digest"]) > 0
+    dy.ok("rmi", f"{proxy.host}/skip/app:v1", f"{proxy.host}/skip/base:v1")
+
+
+def _index(reg, repo: str, entries: list[tuple[str, str]]) -> str:
+    manifests = []
+    for tag, arch in entries:
+        status, h, body = reg.req("GET", f"/v2/{repo}/manifests/{tag}", headers={
+            "Accept": "application/vnd.oci.image.manifest.v1+json"})
+        assert status == 200
+        manifests.append({"mediaType": h["Content-Type"], "size": len(body),
+                          "digest": h["Docker-Content-Digest"],
+                          "platform": {"os": "linux", "architecture": arch}})
+    index = json.dumps({"schemaVersion": 2,
+                        "mediaType": "application/vnd.oci.image.index.v1+json",
+                        "manifests": manifests}).encode()
+    status, h, body = reg.req("PUT", f"/v2/{repo}/manifests/multi", index,
+                              {"Content-Type": "application/vnd.oci.image.index.v1+json"})
+    assert status == 201, body
+    return h["Docker-Content-Digest"]
+
+
+def test_manifest_list_platform_selection(dy, docker_registry):
+    reg = docker_registry.host
+    repo = "plat/app"
+    load_image(dy, docker_archive(f"{reg}/{repo}:amd", random_layers([1000])))
+    load_image(dy, docker_archive(f"{reg}/{repo}:arm", random_layers([1000]), arch="arm64"))
+    amd_id, arm_id = inspect(dy, f"{reg}/{repo}:amd")["Id"], inspect(dy, f"{reg}/{repo}:arm")["Id"]
+    dy.ok("push", "-a", f"{reg}/{repo}")
+    dy.ok("rmi", f"{reg}/{repo}:amd", f"{reg}/{repo}:arm")
+    index_digest = _index(docker_registry, repo, [("amd", "amd64"), ("arm", "arm64")])
+
+    out = dy.ok("pull", f"{reg}/{repo}:multi")
+    assert f"Digest: {index_digest}" in out
+    img = inspect(dy, f"{reg}/{repo}:multi")
+    assert img["Id"] == amd_id and img["Architecture"] == "amd64"
+    assert img["RepoDigests"] == [f"{reg}/{repo}@{index_digest}"]
+    dy.ok("rmi", f"{reg}/{repo}:multi")
+
+    dy.ok("pull", "--platform", "linux/arm64", f"{reg}/{repo}:multi")
+    assert inspect(dy, f"{reg}/{repo}:multi")["Id"] == arm_id
+    dy.ok("rmi", f"{reg}/{repo}:multi")
+
+    r = dy("pull", "--platform", "linux/s390x", f"{reg}/{repo}:multi")
+    assert r.returncode == 1
+    assert r.stderr.decode().strip() == ("Error response from daemon: no matching manifest "
+                                         "for linux/s390x in the manifest list entries")
+    r = dy("pull", "--platform", "linux/arm64", f"{reg}/{repo}:amd")
+    assert r.returncode == 1 and "does not match the specified platform" in r.stderr.decode()
+
+
+def test_schema1_is_refused_clearly(dy, docker_registry, make_proxy):
+    proxy = make_proxy(docker_registry.port)
+    body = json.dumps({"schemaVersion": 1, "name": "old/app", "tag": "v1",
+                       "architecture": "amd64", "fsLayers": [], "history": []}).encode()
+    proxy.canned["/v2/old/app/manifests/v1"] = (
+        "application/vnd.docker.distribution.manifest.v1+prettyjws", body)
+    r = dy("pull", f"{proxy.host}/old/app:v1")
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert "Docker Image manifest version 2, schema 1 support has been removed" in err
+    assert f"{proxy.host}/old/app:v1" in err
+
+
+def test_mirror_is_used_for_any_registry(option_daemon, workdir, docker_registry, servers,
+                                         make_proxy):
+    from conftest import DockerRegistry
+
+    origin = servers(DockerRegistry).start()
+    mirror = make_proxy(docker_registry.port)
+    d = option_daemon("--registry-mirror", f"{origin.host}=http://{mirror.host}")
+    dy = make_client("dockyard", d, workdir)
+    # the image exists on the mirror's registry only: the pull must have gone there
+    ref_m = f"{docker_registry.host}/mirrored/app:v1"
+    load_image(dy, docker_archive(ref_m, random_layers([10_000])))
+    image_id = inspect(dy, ref_m)["Id"]
+    dy.ok("push", ref_m)
+    dy.ok("rmi", ref_m)
+    mirror.requests.clear()
+    dy.ok("pull", f"{origin.host}/mirrored/app:v1")
+    assert inspect(dy, f"{origin.host}/mirrored/app:v1")["Id"] == image_id
+    assert ("GET", "/v2/mirrored/app/manifests/v1") in mirror.requests
+    # what the mirror lacks comes from the registry itself
+    ref_o = f"{origin.host}/only/origin:v1"
+    load_image(dy, docker_archive(ref_o, random_layers([10_000])))
+    dy.ok("push", ref_o)
+    dy.ok("rmi", ref_o)
+    dy.ok("pull", ref_o)

@@ -1,0 +1,138 @@
+"""Push, rmi, pull back, run: through the dockyard CLI and the real docker CLIs, against
+Debian's docker-registry and dockyard's own registry; digests stay equal."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import DOCKERS, docker_archive, inspect, load_image, make_client, random_layers
+from conftest import unique as _unique
+
+
+def _commit_image(dy, name: str) -> str:
+    """A runnable two-layer image: busybox + a committed file."""
+    ctr = _unique("c")
+    dy.ok("run", "--name", ctr, "busybox", "sh", "-c", f"echo {name} > /payload")
+    try:
+        dy.ok("commit", ctr, name)
+    finally:
+        dy("rm", "-f", ctr)
+    return inspect(dy, name)["Id"]
+
+
+@pytest.mark.parametrize("kind", ["docker-registry", "dockyard-registry"])
+def test_push_rmi_pull_run(dy, kind, docker_registry, servers):
+    if kind == "dockyard-registry":
+        from conftest import DockyardRegistry
+
+        reg = servers(DockyardRegistry).start()
+    else:
+        reg = docker_registry
+    ref = f"{reg.host}/team/app:v1"
+    image_id = _commit_image(dy, ref)
+    out = dy.ok("push", ref)
+    assert f"The push refers to repository [{reg.host}/team/app]" in out
+    assert "Pushed" in out
+    pushed = [line for line in out.splitlines() if line.startswith("v1: digest: sha256:")]
+    assert len(pushed) == 1, out
+    digest = pushed[0].split()[2]
+    assert inspect(dy, ref)["RepoDigests"] == [f"{reg.host}/team/app@{digest}"]
+    # the registry has exactly that manifest under the tag
+    status, headers, body = reg.req("GET", "/v2/team/app/manifests/v1", headers={
+        "Accept": "application/vnd.oci.image.manifest.v1+json"})
+    assert status == 200 and headers["Docker-Content-Digest"] == digest
+
+    dy.ok("rmi", ref)
+    assert dy("image", "inspect", ref).returncode != 0
+    out = dy.ok("pull", ref)
+    assert "v1: Pulling from team/app" in out
+    assert f"Digest: {digest}" in out
+    assert f"Status: Downloaded newer image for {ref}" in out
+    img = inspect(dy, ref)
+    assert img["Id"] == image_id
+    assert img["RepoDigests"] == [f"{reg.host}/team/app@{digest}"]
+    assert dy.ok("run", "--rm", ref, "cat", "/payload").strip() == ref
+    # the same again is a no-op, and a pull by digest finds the same image
+    assert f"Status: Image is up to date for {ref}" in dy.ok("pull", ref)
+    dy.ok("pull", f"{reg.host}/team/app@{digest}")
+    assert inspect(dy, f"{reg.host}/team/app@{digest}")["Id"] == image_id
+    dy.ok("rmi", ref)
+
+
+@pytest.mark.parametrize("docker", DOCKERS)
+def test_docker_cli_push_pull(daemon, dy, docker, docker_registry, workdir):
+    cli = make_client(docker, daemon, workdir)
+    ref = f"{docker_registry.host}/dockercli/app:{_unique('t')}"
+    image_id = _commit_image(dy, ref)
+    out = cli.ok("push", ref)
+    assert "Pushed" in out and ": digest: sha256:" in out
+    cli.ok("rmi", ref)
+    out = cli.ok("pull", ref)
+    assert "Pull complete" in out and "Status: Downloaded newer image" in out
+    assert inspect(dy, ref)["Id"] == image_id
+    assert dy.ok("run", "--rm", ref, "cat", "/payload").strip() == ref
+    r = cli("pull", f"{docker_registry.host}/dockercli/missing:v1")
+    assert r.returncode == 1
+    assert (f"Error response from daemon: manifest for {docker_registry.host}/dockercli/"
+            "missing:v1 not found: manifest unknown") in r.stderr.decode()
+    cli.ok("rmi", ref)
+
+
+def test_push_skips_existing_blobs_and_mounts_across_repositories(dy, docker_registry):
+    reg = docker_registry.host
+    load_image(dy, docker_archive(f"{reg}/one/app:v1", random_layers([50_000, 60_000])))
+    out = dy.ok("push", f"{reg}/one/app:v1")
+    assert out.count("Pushed") == 2
+    again = dy.ok("push", f"{reg}/one/app:v1")
+    assert again.count("Layer already exists") == 2 and "Pushed" not in again
+    dy.ok("tag", f"{reg}/one/app:v1", f"{reg}/two/app:v1")
+    mounted = dy.ok("push", f"{reg}/two/app:v1")
+    assert mounted.count("Mounted from one/app") == 2, mounted
+    for r in ("one", "two"):
+        dy.ok("rmi", f"{reg}/{r}/app:v1")
+
+
+def test_push_all_tags_and_quiet(dy, docker_registry):
+    reg = docker_registry.host
+    load_image(dy, docker_archive(f"{reg}/multi/app:a", random_layers([1000])))
+    dy.ok("tag", f"{reg}/multi/app:a", f"{reg}/multi/app:b")
+    out = dy.ok("push", "-a", f"{reg}/multi/app")
+    assert "a: digest:" in out and "b: digest:" in out
+    status, _h, body = docker_registry.req("GET", "/v2/multi/app/tags/list")
+    assert sorted(json.loads(body)["tags"]) == ["a", "b"]
+    assert dy.ok("push", "-q", f"{reg}/multi/app:a").strip() == f"{reg}/multi/app:a"
+    dy.ok("rmi", f"{reg}/multi/app:a", f"{reg}/multi/app:b")
+    out = dy.ok("pull", "-a", f"{reg}/multi/app")
+    assert "a: Pulling from multi/app" in out and "b: Pulling from multi/app" in out
+    assert dy.ok("pull", "-q", f"{reg}/multi/app:a").strip() == f"{reg}/multi/app:a"
+    dy.ok("rmi", f"{reg}/multi/app:a", f"{reg}/multi/app:b")
+
+
+def test_chunked_upload(option_daemon, workdir, docker_registry, make_proxy):
+    d = option_daemon("--upload-chunk-size", str(1 << 20))
+    dy = make_client("dockyard", d, workdir)
+    proxy = make_proxy(docker_registry.port)
+    ref = f"{proxy.host}/chunks/app:v1"
+    load_image(dy, docker_archive(ref, random_layers([3_500_000])))
+    dy.ok("push", ref)
+    patches = [p for m, p in proxy.requests if m == "PATCH"]
+    assert len(patches) == 4, proxy.requests
+    dy.ok("rmi", ref)
+    dy.ok("pull", ref)
+
+
+def test_pull_and_push_errors(dy, docker_registry):
+    reg = docker_registry.host
+    r = dy("pull", f"{reg}/nothing/here:v1")
+    assert r.returncode == 1
+    assert r.stderr.decode().strip() == (
+        f"Error response from daemon: manifest for {reg}/nothing/here:v1 not found: "
+        "manifest unknown: manifest unknown")
+    r = dy("push", f"{reg}/not/local:v1")
+    assert r.returncode == 1
+    assert "No such image" in r.stderr.decode() or "does not exist" in r.stderr.decode()
+    r = dy("pull", "127.0.0.1:1/nothing:v1")
+    assert r.returncode == 1 and "connection refused" in r.stderr.decode()
+    assert dy("pull", "Bad/Name").returncode != 0
