@@ -170,7 +170,7 @@ class Build:
                                   "defined before this stage")
         try:
             return self.image_state(value)
-        except (NotFound, InvalidArgument) as e:
+        except DockyardError as e:
             raise InvalidArgument(f"invalid from flag value {value}: {e}") from None
 
     def resolve_base(self, sb) -> State:

@@ -35,6 +35,20 @@ class _LabelIns:
                                              for k, v in labels.items())
 
 
+def _located(e: BaseException, lineno: int, text: str) -> BaseException:
+    """The error with the Dockerfile line it happened on (RUN exits keep Docker's text)."""
+    if isinstance(e, StepFailed) and e.exact:
+        return e
+    from .builder import BuildCancelled
+
+    if isinstance(e, BuildCancelled):
+        return e
+    msg = e.message if isinstance(e, StepFailed) else str(e)
+    code = e.code if isinstance(e, StepFailed) else 1
+    where = f"Dockerfile line {lineno}: " if lineno else ""
+    return StepFailed(f"{msg} ({where}{text.strip()})", code)
+
+
 def short(image_id: str) -> str:
     return image_id.split(":", 1)[-1][:12]
 
@@ -71,7 +85,10 @@ class StageBuild:
         b = self.builder
         st = self.stage
         self._step_header(st.lineno, self._from_text())
-        self.state = b.resolve_base(self)
+        try:
+            self.state = b.resolve_base(self)
+        except (DockyardError, StepFailed) as e:
+            raise _located(e, st.lineno, self._from_text()) from None
         self.out(f" ---> {short(self.state.image_id)}\n" if self.state.image_id != "scratch"
                  else " ---> \n")
         self._onbuild()
@@ -110,11 +127,8 @@ class StageBuild:
         try:
             plan = planner(self, ins)
             self.execute(plan)
-        except StepFailed:
-            raise
-        except DockyardError as e:
-            where = f"Dockerfile line {ins.lineno}: " if ins.lineno else ""
-            raise StepFailed(f"{e} ({where}{ins.original.strip()})") from None
+        except (DockyardError, StepFailed) as e:
+            raise _located(e, ins.lineno, ins.original) from None
 
     def execute(self, plan: Step) -> None:
         b = self.builder

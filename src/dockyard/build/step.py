@@ -17,10 +17,11 @@ from .state import State
 class StepFailed(Exception):
     """A step failed in a way the build reports with Docker's message and exit code."""
 
-    def __init__(self, message: str, code: int = 1):
+    def __init__(self, message: str, code: int = 1, *, exact: bool = False):
         super().__init__(message)
         self.message = message
         self.code = code
+        self.exact = exact  # Docker's own wording (a RUN's exit): no line added
 
 
 @dataclass

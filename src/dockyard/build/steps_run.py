@@ -108,7 +108,7 @@ def plan_run(sb, ins) -> Step:
                 maker.cleanup()
             if code != 0:
                 raise StepFailed(f"The command '{' '.join(argv)}' returned a non-zero code: "
-                                 f"{code}", code)
+                                 f"{code}", code, exact=True)
             layer = ws.layer(b.epoch)
             sb.out(f"Removing intermediate container {cid[:12]}\n")
             return layer
