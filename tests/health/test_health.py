@@ -189,3 +189,33 @@ def test_checks_go_on_after_a_daemon_restart(fresh_daemon):
     last = _health(d, name)["Log"][-1]["End"]
     until(lambda: _health(d, name)["Log"][-1]["End"] > last, what="a probe after the restart")
     d.cli("rm", "-f", name)
+
+
+def test_start_interval_paces_probes_in_the_start_period(daemon, names):
+    """--health-start-interval (HealthConfig.StartInterval): probes at that pace while the
+    container is in its start period and not yet healthy (here the interval is an hour)."""
+    name = names()
+    r = daemon.cli("run", "-d", "--name", name, "--health-interval", "1h",
+                   "--health-start-interval", "100ms", "--health-start-period", "1h",
+                   "--health-retries", "1", "--health-cmd", "exit 1", "busybox", "sleep", "1000")
+    assert r.returncode == 0, r.stderr
+    h = until(lambda: (x := _health(daemon, name)) and len(x["Log"]) >= 3 and x,
+              what="three probes in the start period")
+    assert h["Status"] == "starting" and h["FailingStreak"] == 0
+    cfg = inspect(daemon, name)["Config"]["Healthcheck"]
+    assert cfg["StartInterval"] == 100_000_000 and cfg["StartPeriod"] == 3600 * 10**9
+    r = daemon.cli("run", "--health-start-interval", "never", "busybox", "true")
+    assert r.returncode != 0 and b"invalid duration" in r.stderr
+
+
+def test_failures_count_in_the_start_period_once_healthy(daemon, names):
+    """Docker ignores failures in the start period only until a probe has passed."""
+    name = names()
+    r = daemon.cli("run", "-d", "--name", name, "--health-interval", "100ms",
+                   "--health-start-period", "1h", "--health-retries", "1", "--health-cmd",
+                   "if [ -e /tmp/seen ]; then exit 1; fi; touch /tmp/seen", "busybox",
+                   "sleep", "1000")
+    assert r.returncode == 0, r.stderr
+    h = until(lambda: (x := _health(daemon, name)).get("Status") == "unhealthy" and x,
+              what="unhealthy inside the start period")
+    assert [r["ExitCode"] for r in h["Log"]][:2] == [0, 1]

@@ -53,6 +53,8 @@ CREATE_SPEC: list[FlagSpec] = [
     ("", "health-interval", STR, "Time between running the check (ms|s|m|h) (default 0s)"),
     ("", "health-on-failure", STR, "Action when unhealthy: none, restart, stop or kill"),
     ("", "health-retries", INT, "Consecutive failures needed to report unhealthy"),
+    ("", "health-start-interval", STR, "Time between running the check during the start "
+     "period (ms|s|m|h) (default 0s)"),
     ("", "health-start-period", STR, "Start period for the container to initialize before "
      "starting health-retries countdown (ms|s|m|h) (default 0s)"),
     ("", "health-timeout", STR, "Maximum time to allow one check to run (ms|s|m|h) (default 0s)"),
@@ -468,7 +470,8 @@ def health_config(opts: dict[str, Any]) -> dict[str, Any] | None:
     """docker's --health-* / --no-healthcheck → Config.Healthcheck (None: the image's)."""
     durations = {}
     for flag, key in (("health_interval", "Interval"), ("health_timeout", "Timeout"),
-                      ("health_start_period", "StartPeriod")):
+                      ("health_start_period", "StartPeriod"),
+                      ("health_start_interval", "StartInterval")):
         if opts[flag]:
             durations[key] = parse_go_duration(opts[flag], flag.replace("_", "-"))
             if durations[key] < 0:

@@ -64,7 +64,7 @@ def validate_check(check: dict | None) -> None:
         raise InvalidArgument("Healthcheck.Test must be a list of strings")
     if test and test[0] not in ("NONE", "CMD", "CMD-SHELL", ""):
         raise InvalidArgument(f"Healthcheck.Test: unknown type {test[0]!r}")
-    for key in ("Interval", "Timeout", "StartPeriod"):
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
         v = _seconds(check, key, 0)
         if v and v < 0.001:
             raise InvalidArgument(f"Healthcheck.{key} cannot be less than 1ms")
@@ -115,12 +115,17 @@ class HealthMonitor:
             c = svc.get(cid)
             check = c.config.get("Healthcheck") or {}
             interval = _seconds(check, "Interval", DEFAULT_INTERVAL)
+            # --health-start-interval (API 1.44): the pace while the container is still in its
+            # start period and not healthy yet. Unset, the interval (API 1.43, Docker 24).
+            start_interval = _seconds(check, "StartInterval", interval)
             timeout = _seconds(check, "Timeout", DEFAULT_TIMEOUT)
             start_period = _seconds(check, "StartPeriod", 0.0)
             retries = check.get("Retries") or DEFAULT_RETRIES
             started = time.monotonic()
             while True:
-                await asyncio.sleep(interval)
+                starting = (c.state.health or {}).get("Status") == "starting"
+                in_start = time.monotonic() - started < start_period
+                await asyncio.sleep(start_interval if in_start and starting else interval)
                 c = svc.get(cid)
                 if c.state.status == "paused":
                     continue
@@ -192,8 +197,8 @@ class HealthMonitor:
         if result["ExitCode"] == 0:
             h["Status"] = "healthy"
             h["FailingStreak"] = 0
-        elif not in_start:
-            # Docker: failures in the start period do not count.
+        elif not (in_start and old == "starting"):
+            # Docker: failures in the start period do not count until a probe has passed.
             h["FailingStreak"] = int(h.get("FailingStreak") or 0) + 1
             if h["FailingStreak"] >= retries:
                 h["Status"] = "unhealthy"
