@@ -81,7 +81,8 @@ class RemoteDaemon(Daemon):
         self.proc = subprocess.Popen(
             [DOCKYARD, "daemon", "--root", self.root, "--exec-root", self.exec_root,
              "-H", self.host, "--cgroup-parent", self.cgroup_parent, "--log-level", "debug",
-             *self.extra_args],
+             "--bridge-name", self.bridge, "--bip", self.bip,
+             "--default-address-pool", self.pool, *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
         log.close()
