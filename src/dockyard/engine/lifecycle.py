@@ -99,9 +99,12 @@ class StartMixin:
                 # a tty: a shell detached from (ctrl-p ctrl-q) keeps its terminal.
                 leave_stdin_open=bool(c.config.get("Tty")) or not c.config.get("StdinOnce"),
             )
+            t2 = time.perf_counter()
             if plan is not None and plan.endpoints:
                 # Between runc create and start: the process sees its network from the start.
                 self.networks.attach(c, pid, plan)
+            log.debug("network of %s attached in %.1f ms", c.id[:12],
+                      (time.perf_counter() - t2) * 1e3)
             log.debug("runtime of %s created: mount %.1f ms, spec and runc create %.1f ms",
                       c.id[:12], (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3)
             return pid

@@ -13,8 +13,9 @@ import ipaddress
 import logging
 import threading
 
-from ..errors import Conflict, RuntimeFailure
+from ..errors import RuntimeFailure
 from ..sys.netns import entered
+from .rtnl import Rtnl
 
 # pyroute2 logs every netlink message at debug level: far too costly in a container start.
 logging.getLogger("pyroute2").setLevel(logging.WARNING)
@@ -26,6 +27,7 @@ class Netlink:
     def __init__(self) -> None:
         self._ipr = None
         self._lock = threading.Lock()
+        self._bridges: dict[str, int] = {}  # bridge name -> ifindex (cached: start path)
 
     def _host(self):
         if self._ipr is None:
@@ -66,7 +68,7 @@ class Netlink:
                 except NetlinkError as e:
                     raise RuntimeFailure(f"cannot create bridge {name}: {e.args[-1]}") from None
                 found = ipr.link_lookup(ifname=name)
-            idx = found[0]
+            idx = self._bridges[name] = found[0]
             ipr.link("set", index=idx, ifalias=ALIAS_PREFIX + owner, state="up")
             if with_address:
                 have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"])
@@ -83,6 +85,7 @@ class Netlink:
     def delete_link(self, name: str) -> None:
         from pyroute2 import NetlinkError
 
+        self._bridges.pop(name, None)
         with self._lock:
             ipr = self._host()
             for idx in ipr.link_lookup(ifname=name):
@@ -128,46 +131,38 @@ class Netlink:
     def attach(self, pid: int, bridge: str, host_ifname: str, ifname: str, mac: str,
                address: str, prefixlen: int, gateway: str | None) -> None:
         """A veth from ``bridge`` into the namespace of ``pid`` as ``ifname`` with ``address``;
-        the default route through ``gateway`` when given."""
-        from pyroute2 import IPRoute, NetlinkError
-
-        with self._lock:
-            ipr = self._host()
-            br = ipr.link_lookup(ifname=bridge)
-            if not br:
-                raise RuntimeFailure(f"network bridge {bridge} is missing")
+        the default route through ``gateway`` when given. Hand-packed requests (rtnl.py):
+        this is on the path of every container start."""
+        br = self._bridge_index(bridge)
+        with Rtnl() as host:
             try:
-                ipr.link("add", ifname=host_ifname, kind="veth",
-                         peer={"ifname": ifname, "address": mac, "net_ns_pid": pid})
-            except NetlinkError as e:
-                if e.code == 17:
-                    raise Conflict(f"network interface {host_ifname} already exists") from None
-                raise RuntimeFailure(f"cannot create a veth for the container: "
-                                     f"{e.args[-1]}") from None
-            try:
-                idx = ipr.link_lookup(ifname=host_ifname)[0]
-                ipr.link("set", index=idx, master=br[0], state="up")
-            except Exception:
-                self._del_quiet(host_ifname)
-                raise
+                host.add_veth(host_ifname, br, ifname, mac, pid)
+            except RuntimeFailure:
+                self._bridges.pop(bridge, None)  # the bridge may have been re-created
+                host.add_veth(host_ifname, self._bridge_index(bridge), ifname, mac, pid)
         try:
             with entered(f"/proc/{pid}/ns/net"):
-                inner = IPRoute()
-            try:
-                idx = inner.link_lookup(ifname=ifname)[0]
-                inner.addr("add", index=idx, address=address, prefixlen=prefixlen)
-                inner.link("set", index=idx, state="up")
-                lo = inner.link_lookup(ifname="lo")
-                if lo:
-                    inner.link("set", index=lo[0], state="up")
+                inner = Rtnl()
+            with inner:
+                idx = inner.index(ifname)
+                inner.add_address(idx, address, prefixlen)
+                inner.set_up(idx)
                 if gateway:
-                    inner.route("add", dst="default", gateway=gateway)
-            finally:
-                inner.close()
-        except (OSError, NetlinkError, IndexError) as e:
+                    inner.add_default_route(gateway)
+        except OSError as e:
             with self._lock:
                 self._del_quiet(host_ifname)
             raise RuntimeFailure(f"cannot configure the container's {ifname}: {e}") from None
+
+    def _bridge_index(self, bridge: str) -> int:
+        idx = self._bridges.get(bridge)
+        if idx is None:
+            with self._lock:
+                found = self._host().link_lookup(ifname=bridge)
+            if not found:
+                raise RuntimeFailure(f"network bridge {bridge} is missing")
+            idx = self._bridges[bridge] = found[0]
+        return idx
 
     def detach(self, host_ifname: str) -> None:
         """Remove a container's veth (both ends go) from the host side."""
