@@ -136,8 +136,43 @@ def _receive(body, dest: str, secrets_dir: str, secret_specs: list,
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         secrets[sid] = path
-    _context.extract_context(body, dest, dockerfile=dockerfile)
+    _context.extract_context(_PaddedTar(body), dest, dockerfile=dockerfile)
     return secrets
+
+
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
+
+
+class _PaddedTar:
+    """A plain tar body completed with its end-of-archive blocks.
+
+    docker 28's CLI sends ``-f -`` contexts cut right after the last file's data (no padding,
+    no trailer), which Go's tar reader accepts at EOF; Python's needs the blocks. Compressed
+    bodies pass through untouched."""
+
+    def __init__(self, body):
+        self._body = body
+        self._head = body.read(6)
+        self._plain = not any(self._head.startswith(m) for m in _COMPRESSED)
+        self._size = 0
+        self._tail: bytes | None = None
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            out, self._head = self._head, b""
+            if n is not None and 0 <= n < len(out):
+                out, self._head = out[:n], out[n:]
+            self._size += len(out)
+            return out
+        if self._tail is None:
+            data = self._body.read(n)
+            if data or not self._plain:
+                self._size += len(data)
+                return data
+            self._tail = b"\0" * ((-self._size) % 512 + 1024)
+        out = self._tail if n is None or n < 0 else self._tail[:n]
+        self._tail = self._tail[len(out):]
+        return out
 
 
 async def build(request: web.Request) -> web.StreamResponse:
