@@ -66,8 +66,11 @@ def summarize(path: str) -> None:
     with open(path) as f:
         data = json.load(f)
     med: dict[str, float] = {}
-    for label, scen in _walk(data):
-        med[label] = _median(scen) * 1e3
+    for row in data.get("results", []):
+        if row.get("scenario") == "run_true" and not row.get("phase"):
+            for label, values in row["values"].items():
+                if values:
+                    med[label] = _median(values) * 1e3
     bridge, none = med.get("dockyard bridge"), med.get("dockyard none")
     docker = med.get("docker bridge")
     print("\nrun --rm true, medians (ms):", {k: round(v, 1) for k, v in med.items()})
@@ -75,24 +78,6 @@ def summarize(path: str) -> None:
         print(f"bridge - none = {bridge - none:+.1f} ms (target <= 15 ms)")
     if bridge is not None and docker:
         print(f"bridge / docker = {bridge / docker:.2f} (target <= 0.30)")
-
-
-def _walk(data):
-    """(cli label, run_true timings in seconds) from the harness's JSON, whatever its nesting."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if isinstance(value, dict) and "run_true" in value and \
-                    isinstance(value["run_true"], list):
-                yield key, value["run_true"]
-            else:
-                yield from _walk(value)
-    elif isinstance(data, list):
-        for item in data:
-            if isinstance(item, dict) and item.get("scenario") == "run_true" and \
-                    isinstance(item.get("values"), list):
-                yield item.get("cli") or item.get("label"), item["values"]
-            else:
-                yield from _walk(item)
 
 
 if __name__ == "__main__":
