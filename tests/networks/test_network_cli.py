@@ -126,3 +126,12 @@ def test_host_none_and_container_network_modes(cli, names):
     out = cli.ok("run", "--rm", "--network", f"container:{first}", "busybox", "ip", "-4",
                  "addr")
     assert ip and ip in out
+
+
+def test_stats_show_network_io(cli, names):
+    name = names()
+    cli.ok("run", "-d", "--name", name, "busybox", "sleep", "60")
+    gw = cli.ok("inspect", "-f", "{{.NetworkSettings.Gateway}}", name).strip()
+    cli.ok("exec", name, "ping", "-c", "3", "-s", "1000", gw)
+    out = cli.ok("stats", "--no-stream", "--format", "{{.NetIO}}", name).strip()
+    assert out and not out.startswith("0B /"), out

@@ -99,7 +99,12 @@ class LiveOpsMixin:
             cur = self.repo.get(c.id) if self.repo.has(c.id) else c
             if cur.state.status not in ("running", "paused"):
                 return {}
-            return sample(path)
+            out = sample(path)
+            if self.networks is not None:
+                nets = self.networks.counters(c.id)
+                if nets:
+                    out["networks"] = nets
+            return out
 
         if one_shot:
             yield _stats_doc(c, await asyncio.to_thread(reading), {})
@@ -154,4 +159,5 @@ def _stats_doc(c: Container, cur: dict, pre: dict) -> dict:
         "precpu_stats": pre.get("cpu_stats", empty_cpu),
         "memory_stats": cur.get("memory_stats", {}),
         "name": "/" + c.name, "id": c.id,
+        **({"networks": cur["networks"]} if cur.get("networks") else {}),
     }

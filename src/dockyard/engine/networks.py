@@ -638,6 +638,17 @@ class NetworkService:
 
     # ---- views for the API ----------------------------------------------------------------
 
+    def counters(self, cid: str) -> dict:
+        """Docker's stats ``networks``: per interface of the container, read on the host
+        peers of its veths (no namespace entered)."""
+        out = {}
+        for ep, _n in self.container_endpoints(cid):
+            if ep.ip and ep.host_ifname and ep.ifname:
+                val = self.netlink.counters(ep.host_ifname)
+                if val is not None:
+                    out[ep.ifname] = val
+        return out
+
     def ports_of(self, cid: str) -> list[Port]:
         return self.store.ports(cid)
 
