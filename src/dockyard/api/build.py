@@ -210,6 +210,19 @@ async def build(request: web.Request) -> web.StreamResponse:
     def started(b) -> None:
         state["build"] = b
 
+    async def watch_client() -> None:
+        """aiohttp does not cancel a handler when its client goes: look for it, so a build
+        whose client went away (ctrl-c) stops and removes its step container."""
+        while True:
+            await asyncio.sleep(0.5)
+            tr = request.transport
+            if tr is None or tr.is_closing():
+                state["broken"] = True
+                if state["build"] is not None:
+                    state["build"].cancel()
+                return
+
+    watcher = asyncio.create_task(watch_client())
     try:
         t0 = time.perf_counter()
         secrets = await consume_body(request, _receive, ctx, secrets_dir, secret_specs,
@@ -223,17 +236,18 @@ async def build(request: web.Request) -> web.StreamResponse:
             if state["build"] is not None:
                 state["build"].cancel()
             raise
-        except DockyardError as e:
-            if not resp.prepared:
-                raise
-            await write(build_json_error(e))
         except Exception as e:  # noqa: BLE001 - the daemon survives any build failure
-            log.exception("build failed")
+            if not isinstance(e, DockyardError):
+                log.exception("build failed")
             if not resp.prepared:
                 raise
-            await write(build_json_error(e))
+            if not state["broken"]:
+                await write(build_json_error(e))
     finally:
+        watcher.cancel()
         await asyncio.to_thread(shutil.rmtree, workdir, True)
+    if state["broken"]:
+        return resp
     if not resp.prepared:
         await resp.prepare(request)
     await resp.write_eof()
@@ -248,6 +262,13 @@ async def prune(request: web.Request) -> web.Response:
                               "SpaceReclaimed": result["SpaceReclaimed"]})
 
 
+async def _startup(app: web.Application) -> None:
+    """Make the service when the daemon starts, so a crashed daemon's step containers,
+    snapshots and temp dirs are cleaned before anything else runs."""
+    await asyncio.to_thread(service, app)
+
+
 def register(r) -> None:
     r.add("POST", "/build", build)
     r.add("POST", "/build/prune", prune)
+    r.app.on_startup.append(_startup)

@@ -381,7 +381,7 @@ class Build:
             try:
                 self.images.snapshots.unmount(target)
             except OSError:
-                pass
+                continue  # left for the daemon's next start; never rmtree through it
             shutil.rmtree(target, ignore_errors=True)
         self._views.clear()
         for p in self._tmp:

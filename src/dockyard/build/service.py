@@ -34,15 +34,18 @@ class BuildService:
     def cleanup_leftovers(self) -> None:
         """Daemon start: what a crashed build left (step containers, temp dirs)."""
         self.runner.cleanup_leftovers()
+        for target in _mounts_under(self.tmp_root):  # never rmtree through a mount
+            try:
+                self.images.snapshots.unmount(target)
+            except OSError as e:
+                log.warning("cannot unmount leftover build mount %s: %s", target, e)
         for d, prefix in ((self.tmp_root, ""), (self.context_root, self.context_prefix)):
             for n in os.listdir(d):
                 if not n.startswith(prefix):
                     continue
                 path = os.path.join(d, n)
-                try:
-                    self.images.snapshots.unmount(path)
-                except OSError:
-                    pass
+                if _mounts_under(path):
+                    continue
                 shutil.rmtree(path, ignore_errors=True)
         for key in list(self.images.snapshots.snapshots()):
             if key.startswith("build-"):
@@ -148,6 +151,21 @@ def _auth_for(domain: str, auths: dict) -> dict | None:
         if isinstance(auths.get(k), dict):
             return auths[k]
     return None
+
+
+def _mounts_under(root: str) -> list[str]:
+    """Mount points at or below ``root``, deepest first."""
+    root = os.path.abspath(root)
+    found = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                point = line.split()[4].replace("\\040", " ")
+                if point == root or point.startswith(root + "/"):
+                    found.append(point)
+    except OSError:
+        return []
+    return sorted(set(found), key=len, reverse=True)
 
 
 def _du(path: str) -> int:

@@ -89,13 +89,11 @@ class Workspace:
         return layer_from_snapshot(self.images, self.key, self.parent, epoch)
 
     def close(self) -> None:
+        self.unmount()  # if this fails, nothing below may walk into the mount
         try:
-            self.unmount()
+            self.snapshots.remove(self.key)
         finally:
-            try:
-                self.snapshots.remove(self.key)
-            finally:
-                shutil.rmtree(self.dir, ignore_errors=True)
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Workspace:
         return self
