@@ -369,3 +369,18 @@ def test_add_archive_refuses_dotdot(tmp_path, rootfs, entries):
     with pytest.raises(InvalidArgument):
         copy_sources(src, ["evil.tgz"], rootfs, "/x/", extract_archives=True)
     assert not (tmp_path / "evil").exists()
+
+
+def test_xattrs_and_file_capabilities_are_kept(ctx, rootfs):
+    import struct
+
+    cap = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0)  # cap_net_raw+ep
+    os.setxattr(f"{ctx}/dir/sub/s", "security.capability", cap)
+    os.setxattr(f"{ctx}/a.txt", "user.note", b"hi")
+    before = source_checksum(ctx, ["dir"])
+    copy_sources(ctx, ["dir"], rootfs, "/d", chown="1000")  # chown would drop capabilities
+    copy_sources(ctx, ["a.txt"], rootfs, "/a")
+    assert os.getxattr(f"{rootfs}/d/sub/s", "security.capability") == cap
+    assert os.getxattr(f"{rootfs}/a", "user.note") == b"hi"
+    os.removexattr(f"{ctx}/dir/sub/s", "security.capability")
+    assert source_checksum(ctx, ["dir"]) != before

@@ -278,7 +278,7 @@ def _open_source(root_fd: int, rel: str) -> int:
         raise
 
 
-def _sources(root_fd: int, sources: list[str], cmd: str) -> list[_Source]:
+def _sources(root_fd: int, sources: list[str]) -> list[_Source]:
     out: list[_Source] = []
     for raw in sources:
         src = _clean_source(raw)
@@ -305,6 +305,36 @@ def _sources(root_fd: int, sources: list[str], cmd: str) -> list[_Source]:
 # -- checksum ----------------------------------------------------------------------------------
 
 
+_SKIP_XATTRS = ("trusted.overlay.", "security.selinux", "system.")
+
+
+def _xattrs(fd: int) -> list[tuple[str, bytes]]:
+    """Extended attributes worth copying (file capabilities, user.*), as docker's tar copy
+    keeps them; overlayfs' own and SELinux labels are not the image's."""
+    try:
+        names = os.listxattr(fd)
+    except OSError:
+        return []
+    out = []
+    for name in sorted(names):
+        if name.startswith(_SKIP_XATTRS):
+            continue
+        try:
+            out.append((name, os.getxattr(fd, name)))
+        except OSError:
+            pass
+    return out
+
+
+def _put_xattrs(fd: int, attrs: list[tuple[str, bytes]]) -> None:
+    for name, value in attrs:
+        try:
+            os.setxattr(fd, name, value)
+        except OSError as e:
+            if e.errno not in (errno.ENOTSUP, errno.EPERM, errno.EINVAL, errno.ERANGE):
+                raise
+
+
 def _hash_fd(h, fd: int) -> None:
     while True:
         chunk = os.read(fd, _BUF)
@@ -321,6 +351,8 @@ def _hash_tree(h, dir_fd: int, name: str, rel: str) -> None:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
         try:
             h.update(f"{st.st_size}\0".encode())
+            for k, v in _xattrs(fd):
+                h.update(k.encode() + b"=" + v + b"\0")
             _hash_fd(h, fd)
         finally:
             os.close(fd)
@@ -346,7 +378,7 @@ def source_checksum(src_root: str, sources: list[str], *, cmd: str = "COPY") -> 
     root_fd = os.open(src_root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         h = hashlib.sha256()
-        for s in _sources(root_fd, sources, cmd):
+        for s in _sources(root_fd, sources):
             h.update(f"source\0{s.name}\0".encode("utf-8", "surrogateescape"))
             fd = _open_source(root_fd, s.rel)
             try:
@@ -375,6 +407,8 @@ def _hash_open(h, path_fd: int) -> None:
         fd = os.open(f"/proc/self/fd/{path_fd}", os.O_RDONLY | os.O_CLOEXEC)
         try:
             h.update(f".\0{st.st_mode:o}\0{st.st_size}\0".encode())
+            for k, v in _xattrs(fd):
+                h.update(k.encode() + b"=" + v + b"\0")
             _hash_fd(h, fd)
         finally:
             os.close(fd)
@@ -595,6 +629,7 @@ class _Copier:
             try:
                 _copy_data(sfd, dfd, st.st_size)
                 _set_meta(ddir, dname, st, self.owner, fd=dfd)
+                _put_xattrs(dfd, _xattrs(sfd))  # after chown, which drops capabilities
             finally:
                 os.close(dfd)
         finally:
@@ -838,7 +873,7 @@ def copy_sources(src_root: str, sources: list[str], dest_root: str, dest: str, *
     dst_fd = os.open(dest_root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     copier = _Copier(owner, dst_fd)
     try:
-        infos = _sources(src_fd, sources, cmd)
+        infos = _sources(src_fd, sources)
         if len(infos) > 1 and not final.endswith("/"):
             raise InvalidArgument(f"When using {cmd} with more than one source file, the "
                                   "destination must be a directory and end with a /")
@@ -932,8 +967,9 @@ def _write_file(spath: int, st: os.stat_result, pfd: int, target: str, name: str
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600, dir_fd=pfd)
         try:
-            _fill(spath, fd, st)
+            attrs = _fill(spath, fd, st)
             _set_meta(pfd, name, st, owner, fd=fd)
+            _put_xattrs(fd, attrs)
         finally:
             os.close(fd)
         return
@@ -953,9 +989,11 @@ def _mode(st: os.stat_result, owner: _Owner) -> int:
     return mode
 
 
-def _fill(spath: int, dst: int, st: os.stat_result) -> None:
+def _fill(spath: int, dst: int, st: os.stat_result) -> list[tuple[str, bytes]]:
+    """Copy the data; returns the source's xattrs, to be set after chown."""
     src = os.open(f"/proc/self/fd/{spath}", os.O_RDONLY | os.O_CLOEXEC)
     try:
         _copy_data(src, dst, st.st_size)
+        return _xattrs(src)
     finally:
         os.close(src)
