@@ -790,6 +790,11 @@ class _Untar:
                     left -= len(chunk)
                 os.fchown(fd, m.uid, m.gid)
                 os.fchmod(fd, m.mode & 0o7777)
+                _put_xattrs(fd, [(k[len("SCHILY.xattr."):],
+                                  v.encode("utf-8", "surrogateescape"))
+                                 for k, v in m.pax_headers.items()
+                                 if k.startswith("SCHILY.xattr.") and
+                                 not k[len("SCHILY.xattr."):].startswith(_SKIP_XATTRS)])
                 os.utime(fd, (m.mtime, m.mtime))
             finally:
                 os.close(fd)
