@@ -139,3 +139,18 @@ def test_events_filters_by_type_and_label(daemon):
     status, _h, body = request(daemon.sock, "GET", f"/events?{q}&filters={f}")
     events = [json.loads(line) for line in body.splitlines() if line.strip()]
     assert len(events) == 1 and events[0]["Actor"]["Attributes"]["evt"] == "yes"
+
+
+def test_plugins_none_installed(daemon):
+    status, data = json_request(daemon.sock, "GET", "/v1.43/plugins")
+    assert (status, data) == (200, [])
+    status, data = json_request(daemon.sock, "GET", "/plugins/vieux/sshfs:latest/json")
+    assert (status, data["message"]) == (404, 'plugin "vieux/sshfs:latest" not found')
+    status, data = json_request(daemon.sock, "POST", "/plugins/pull?remote=vieux/sshfs")
+    assert status == 501 and "plugins" in data["message"]
+    env = dict(CLEAN_ENV, DOCKER_HOST=daemon.host)
+    r = subprocess.run(["docker", "plugin", "ls", "--format", "{{.Name}}"], capture_output=True,
+                       env=env, timeout=60)
+    assert (r.returncode, r.stdout) == (0, b""), r.stderr
+    status, data = json_request(daemon.sock, "PUT", "/volumes/somevol", body={})
+    assert status == 503 and "swarm is not enabled" in data["message"]

@@ -160,7 +160,8 @@ def test_plain_tcp_needs_tls_false_and_warns(tmp_path):
     d = RemoteDaemon(["-H", f"tcp://127.0.0.1:{port}", "--tls=false"])
     try:
         d.start()
-        assert "WITHOUT encryption" in d.log()
+        with open(d.log_path, errors="replace") as f:
+            assert "WITHOUT encryption" in f.read()
         r = run_cli("-H", f"tcp://127.0.0.1:{port}", "version", "--format",
                     "{{.Server.ApiVersion}}")
         assert r.stdout == b"1.43\n", r.stderr

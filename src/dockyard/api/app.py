@@ -95,7 +95,18 @@ async def read_json(request: web.Request, default=None):
 
 
 def make_app(engine) -> web.Application:
-    from . import build, commit, containers, distribution, image_archive, images, swarm, system, volumes
+    from . import (
+        build,
+        commit,
+        containers,
+        distribution,
+        image_archive,
+        images,
+        plugins,
+        swarm,
+        system,
+        volumes,
+    )
     from . import networks as network_routes
 
     # client_max_size bounds JSON bodies; image uploads are streamed and not limited by it.
@@ -112,4 +123,5 @@ def make_app(engine) -> web.Application:
     build.register(routes)
     distribution.register(routes)
     swarm.register(routes)
+    plugins.register(routes)
     return app

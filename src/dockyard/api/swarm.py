@@ -43,7 +43,12 @@ _MANAGER_ONLY = [
 ]
 
 
+async def cluster_volume_update(request: web.Request) -> web.Response:
+    raise Unavailable("volume update only valid for cluster volumes, but swarm is not enabled")
+
+
 def register(r) -> None:
+    r.add("PUT", "/volumes/{name}", cluster_volume_update)
     for method, path in _MANAGER_ONLY:
         r.add(method, path, not_manager)
     r.add("POST", "/swarm/leave", not_in_swarm)
