@@ -3,6 +3,7 @@ with networking leave no veth, lease, iptables rule or mount behind."""
 
 import os
 import signal
+import subprocess
 import sys
 
 from conftest import HTTPD, fetch, free_port
@@ -35,11 +36,18 @@ def test_published_port_survives_a_daemon_sigkill(fresh_daemon):
     body = fetch(f"http://127.0.0.1:{port}/index.html")
     r = d.cli("run", "-d", "--name", "gone", "busybox", "sleep", "300")
     assert r.returncode == 0, r.stderr
+    gone_id = r.stdout.decode().strip()
+    assert len(_leases(d)) == 2
     d.stop(signal.SIGKILL)
-    # While the daemon is down: kernel NAT still serves.
+    # While the daemon is down: kernel NAT still serves, and a container ends.
     assert fetch(f"http://127.0.0.1:{port}/index.html") == body
+    subprocess.run(["runc", "--root", os.path.join(d.exec_root, "runtime", "runc"), "kill",
+                    gone_id, "KILL"], check=True)
     d.start()
     assert fetch(f"http://127.0.0.1:{port}/index.html") == body
+    until(lambda: d.cli("inspect", "-f", "{{.State.Status}}", "gone").stdout.strip()
+          == b"exited", what="the stopped container seen as exited")
+    assert len(_leases(d)) == 1  # its lease was freed, the live one kept
     assert d.cli("port", "web").stdout.decode().strip() == f"80/tcp -> 127.0.0.1:{port}"
     assert d.cli("rm", "-f", "gone").returncode == 0
     assert d.cli("rm", "-f", "web").returncode == 0

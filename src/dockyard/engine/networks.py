@@ -18,7 +18,7 @@ import socket
 import threading
 from dataclasses import dataclass, field
 
-from ..errors import Conflict, Forbidden, InvalidArgument, NotFound
+from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, RuntimeFailure
 from ..network import ipam
 from ..network.firewall import BridgeRules, DnatRule, Firewall
 from ..network.netlink import Netlink, enable_forwarding
@@ -131,7 +131,10 @@ class NetworkService:
             if name not in bridges:
                 log.info("removing stale bridge %s", name)
                 self.netlink.delete_link(name)
-        self._apply_firewall()
+        try:
+            self._apply_firewall()
+        except RuntimeFailure as e:  # containers still run, with no NAT or published ports
+            log.error("firewall rules not installed: %s", e)
 
     def _ensure_bridge(self, n: Network) -> None:
         net = ipaddress.ip_network(n.subnet)
@@ -382,7 +385,7 @@ class NetworkService:
         mode = network_mode(host)
         hostname = c.config.get("Hostname") or c.id[:12]
         domain = c.config.get("Domainname") or ""
-        extra = [parse_extra_host(e) for e in host.get("ExtraHosts") or []]
+        extra = self._extra_hosts(host)
         dns = list(host.get("Dns") or []) or None
         search = list(host.get("DnsSearch") or []) or None
         options = list(host.get("DnsOptions") or []) or None
@@ -412,6 +415,12 @@ class NetworkService:
         resolv_servers = dns or ([user.gateway] if user is not None else None)
         return Plan("bridge", hosts=files.hosts_file(hostname, domain, addrs[:1], extra),
                     resolv=files.resolv_conf(resolv_servers, search, options), endpoints=leased)
+
+    def _extra_hosts(self, host: dict) -> list[tuple[str, str]]:
+        """--add-host entries; ``host-gateway`` is the default bridge's gateway."""
+        gw = str(ipaddress.ip_interface(self.config.bip).ip)
+        return [(name, gw if ip == "host-gateway" else ip)
+                for name, ip in map(parse_extra_host, host.get("ExtraHosts") or [])]
 
     def _lease_all(self, c) -> list[tuple[Endpoint, Network]]:
         out = []
@@ -560,7 +569,7 @@ class NetworkService:
     def _rewrite_hosts(self, c) -> None:
         path = os.path.join(self.containers.container_dir(c.id), "hosts")
         addrs = [ep.ip for ep, _ in self.container_endpoints(c.id) if ep.ip]
-        extra = [parse_extra_host(e) for e in c.host_config.get("ExtraHosts") or []]
+        extra = self._extra_hosts(c.host_config)
         try:
             files.write_in_place(path, files.hosts_file(
                 c.config.get("Hostname") or c.id[:12], c.config.get("Domainname") or "",
@@ -690,7 +699,7 @@ def parse_extra_host(entry) -> tuple[str, str]:
         raise InvalidArgument(f"bad format for add-host: {entry}")
     ip = ip.strip("[]")
     if ip == "host-gateway":
-        return name, "172.17.0.1"
+        return name, ip
     try:
         ipaddress.ip_address(ip)
     except ValueError:
