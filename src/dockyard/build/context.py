@@ -111,9 +111,10 @@ def _walk(root: str, matcher: Matcher, skip: set[str]) -> Iterator[bytes]:
     stack: list[tuple[str, list[os.DirEntry]]] = []
 
     def listing(rel: str) -> list[os.DirEntry]:
+        """Entries sorted in reverse, so ``pop()`` yields them in order in O(1)."""
         path = os.path.join(root, rel) if rel else root
         with os.scandir(path) as it:
-            return sorted(it, key=lambda e: e.name)
+            return sorted(it, key=lambda e: e.name, reverse=True)
 
     stack.append(("", listing("")))
     while stack:
@@ -121,7 +122,7 @@ def _walk(root: str, matcher: Matcher, skip: set[str]) -> Iterator[bytes]:
         if not entries:
             stack.pop()
             continue
-        entry = entries.pop(0)
+        entry = entries.pop()
         crel = f"{rel}/{entry.name}" if rel else entry.name
         if crel in skip:
             continue

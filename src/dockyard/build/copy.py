@@ -242,7 +242,9 @@ def _walk_rel(root_fd: int, base: list[str], depth: int) -> Iterator[str]:
         os.close(top)
         return
     prefix = "/".join(base)
-    stack: list[tuple[str, int, list[str]]] = [(prefix, top, sorted(os.listdir(top)))]
+    # names sorted in reverse: pop() takes them in lexical order in O(1)
+    stack: list[tuple[str, int, list[str]]] = [
+        (prefix, top, sorted(os.listdir(top), reverse=True))]
     try:
         while stack:
             rel, fd, names = stack[-1]
@@ -250,7 +252,7 @@ def _walk_rel(root_fd: int, base: list[str], depth: int) -> Iterator[str]:
                 os.close(fd)
                 stack.pop()
                 continue
-            name = names.pop(0)
+            name = names.pop()
             crel = f"{rel}/{name}" if rel else name
             yield crel
             if crel.count("/") + 1 >= depth:
@@ -261,7 +263,7 @@ def _walk_rel(root_fd: int, base: list[str], depth: int) -> Iterator[str]:
                 continue
             if stat.S_ISDIR(st.st_mode):
                 sub = os.open(name, flags, dir_fd=fd)
-                stack.append((crel, sub, sorted(os.listdir(sub))))
+                stack.append((crel, sub, sorted(os.listdir(sub), reverse=True)))
     finally:
         for _, fd, _ in stack:
             os.close(fd)
