@@ -122,7 +122,7 @@ async def info(request: web.Request) -> web.Response:
         "InitCommit": {"ID": "", "Expected": ""},
         "SecurityOptions": ["name=seccomp,profile=default"],
         "ProductLicense": "",
-        "DefaultAddressPools": [{"Base": "172.17.0.0/16", "Size": 16}],
+        "DefaultAddressPools": _address_pools(engine),
         "Warnings": request.app.get("daemon_warnings") or None,
     })
 
@@ -143,6 +143,13 @@ def _network_drivers(engine) -> list[str]:
         drivers = drivers()
     return list(drivers) if drivers else (["bridge", "host", "null"] if nets else
                                           ["host", "null"])
+
+
+def _address_pools(engine) -> list[dict]:
+    cfg = getattr(getattr(engine, "networks", None), "config", None)
+    if cfg is None or not getattr(cfg, "pool", None):
+        return []
+    return [{"Base": cfg.pool, "Size": getattr(cfg, "pool_size", 24)}]
 
 
 def _os_name() -> str:
