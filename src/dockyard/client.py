@@ -372,6 +372,8 @@ class Client:
         self.timeout = timeout
         self.tls = tls if tls is not None else TLS_BY_HOST.get(host)
         self._family, self._address = parse_host(host, self.tls is not None)
+        if self._family == _socket.AF_UNIX:
+            self.tls = None  # DOCKER_TLS_VERIFY applies to TCP only, as in Docker
         self._idle: Connection | None = None
         self._hostname = "localhost" if self._family == _socket.AF_UNIX else self._address[0]
 

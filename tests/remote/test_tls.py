@@ -193,3 +193,9 @@ def test_daemon_reports_missing_certificate_files(tmp_path):
                        capture_output=True, timeout=30, env=CLEAN_ENV)
     assert r.returncode == 2
     assert b"no such file" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_tls_environment_is_ignored_for_a_unix_socket(tls_daemon, pki):
+    r = run_cli("ps", "-q", env={"DOCKER_HOST": tls_daemon.host, "DOCKER_TLS_VERIFY": "1",
+                                 "DOCKER_CERT_PATH": pki.dir})
+    assert r.returncode == 0, r.stderr
