@@ -234,3 +234,22 @@ def test_compressed_contexts(tmp_path):
 def test_garbage_is_a_clear_error(tmp_path):
     with pytest.raises(InvalidArgument):
         extract_context(io.BytesIO(b"\x1f\x8b" + b"not really gzip" * 10), str(tmp_path))
+
+
+@pytest.mark.parametrize("name, kind, size, link", [
+    ("a", tarfile.REGTYPE, 5, ""), ("dir/", tarfile.DIRTYPE, 0, ""),
+    ("dir2", tarfile.DIRTYPE, 0, ""), ("l", tarfile.SYMTYPE, 0, "../x/y"),
+    ("h", tarfile.LNKTYPE, 0, "a"), ("fifo", tarfile.FIFOTYPE, 0, ""),
+    ("x" * 100, tarfile.REGTYPE, 123456789, ""), ("b", tarfile.BLKTYPE, 0, ""),
+    ("x" * 101, tarfile.REGTYPE, 1, ""), ("é", tarfile.REGTYPE, 1, ""),
+    ("big", tarfile.REGTYPE, 9 * 2**30, ""),
+])
+def test_fast_headers_are_tarfiles(name, kind, size, link):
+    """The hand-built ustar header is byte for byte tarfile's (or tarfile builds it)."""
+    from dockyard.build.context import _header
+
+    ti = tarfile.TarInfo(name)
+    ti.type, ti.size, ti.linkname, ti.mode, ti.mtime = kind, size, link, 0o4755, 1_700_000_000
+    ti.devmajor, ti.devminor = (8, 1) if kind == tarfile.BLKTYPE else (0, 0)
+    ti.uname = ti.gname = ""
+    assert _header(ti) == ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
