@@ -253,3 +253,28 @@ def test_fast_headers_are_tarfiles(name, kind, size, link):
     ti.devmajor, ti.devminor = (8, 1) if kind == tarfile.BLKTYPE else (0, 0)
     ti.uname = ti.gname = ""
     assert _header(ti) == ti.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+
+@pytest.mark.parametrize("ignore, sent", [
+    # checked with the docker CLI (DOCKER_BUILDKIT=0): an ignored directory is entered only
+    # for an exception that names a path inside it
+    ("node_modules\n!**/*.go\n", ["keep/a"]),
+    ("node_modules\n!node_modules/sub/y.go\n", ["keep/a", "node_modules/sub/y.go"]),
+    ("*\n!*/a\n", []),
+])
+def test_ignored_directories_and_exceptions(tmp_path, ignore, sent):
+    for f in ["node_modules/x.go", "node_modules/sub/y.go", "node_modules/z.js", "keep/a"]:
+        write(f"{tmp_path}/{f}", "")
+    write(f"{tmp_path}/Dockerfile", "FROM scratch\n")
+    write(f"{tmp_path}/.dockerignore", ignore)
+    got = {n for n, m in members(pack_context(str(tmp_path))).items() if not m.isdir()}
+    assert got - {"Dockerfile", ".dockerignore"} == set(sent)
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tf:
+        tf.add(str(tmp_path), arcname=".")
+    data.seek(0)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    extract_context(data, str(dest))  # the daemon's pass gives the same files
+    files = {f for f in tree(dest) if os.path.isfile(dest / f)}
+    assert files - {"Dockerfile", ".dockerignore"} == set(sent)

@@ -186,16 +186,12 @@ class Matcher:
         return matched
 
     def may_include_under(self, reldir: str) -> bool:
-        """True when an exception could re-include something below the ignored directory
-        ``reldir``, so a walker must still descend into it (docker's walk does the same)."""
+        """Whether a walker must still descend into the ignored directory ``reldir``: only
+        when an exception's text starts with the directory's path (``!vendor/keep``), the
+        rule of docker's context walk, which never descends for a wildcard exception such as
+        ``!**/*.go`` (checked against the docker CLI: such files are not sent)."""
         if not self.exclusions:
             return False
         prefix = _clean(reldir) + "/"
-        for pat in self.patterns:
-            if not pat.exclusion:
-                continue
-            if (pat.text + "/").startswith(prefix):
-                return True
-            if any(c in pat.text for c in "*?[\\"):
-                return True  # a wildcard exception may reach anywhere
-        return False
+        return any(pat.exclusion and (pat.text + "/").startswith(prefix)
+                   for pat in self.patterns)
