@@ -167,3 +167,15 @@ def test_parse_instruction_for_onbuild_triggers():
     assert (inst.cmd, inst.args, inst.flags) == ("COPY", ["a", "/b"], {"chown": ["1"]})
     with pytest.raises(DockerfileError, match="^unknown instruction: NOPE$"):
         parse_instruction("NOPE x")
+
+
+@pytest.mark.parametrize("content, value", [
+    ('echo "$A" \'${A}\'\n', "echo \"hello\" 'hello'\n"),  # quotes are text in a heredoc
+    ("\\$A is literal\n", "$A is literal\n"),
+    ("${NOPE:-dflt} $B\n", "dflt x y\n"),
+    ("no vars\n", "no vars\n"),
+])
+def test_expand_heredoc(content, value):
+    from dockyard.build.shell import expand_heredoc
+
+    assert expand_heredoc(content, ENV) == value

@@ -32,7 +32,7 @@ class _Lexer:
 
     def __init__(self, src: str, env: Mapping[str, str] | None, escape: str, *,
                  raw_quotes: bool = False, raw_escapes: bool = False,
-                 skip_unset: bool = False):
+                 skip_unset: bool = False, skip_quotes: bool = False):
         self.src = src
         self.pos = 0
         self.env = env if env is not None else {}
@@ -40,6 +40,7 @@ class _Lexer:
         self.raw_quotes = raw_quotes
         self.raw_escapes = raw_escapes
         self.skip_unset = skip_unset
+        self.skip_quotes = skip_quotes
         self.used: set[str] = set()
 
     # -- scanning primitives
@@ -76,11 +77,11 @@ class _Lexer:
             if stop and ch == stop:
                 self.pos += 1
                 return "".join(result), words.get()
-            if ch == "'":
+            if ch == "'" and not self.skip_quotes:
                 tmp = self.single_quote()
                 result.append(tmp)
                 words.add_raw_string(tmp)
-            elif ch == '"':
+            elif ch == '"' and not self.skip_quotes:
                 tmp = self.double_quote()
                 result.append(tmp)
                 words.add_raw_string(tmp)
@@ -367,6 +368,14 @@ def expand_words(text: str, env: Mapping[str, str], *, escape: str = "\\") -> li
     """Expand and split into words as Docker's ``ProcessWords``: unquoted whitespace,
     including whitespace produced by an unquoted ``$V``, separates words."""
     return _Lexer(text, env, escape).process()[1]
+
+
+def expand_heredoc(content: str, env: Mapping[str, str]) -> str:
+    """The body of ``COPY <<EOF`` (an unquoted delimiter) with ``$V``/``${V...}``
+    substituted as BuildKit does: quotes are plain text there, ``\\`` still escapes the
+    next character (``\\$V`` stays ``$V``). RUN heredocs are not expanded here: the shell
+    running them does it."""
+    return _Lexer(content, env, "\\", skip_quotes=True).process()[0]
 
 
 def used_vars(word: str, *, escape: str = "\\") -> set[str]:
