@@ -141,6 +141,14 @@ def prepare_images(daemon) -> None:
         _cli(daemon, "tag", ALPINE_ALIASES[0], alias)
 
 
+def _server_api_version(daemon) -> str:
+    r = daemon.cli("version", "--format", "{{.Server.ApiVersion}}")
+    version = r.stdout.decode().strip()
+    if r.returncode != 0 or not version:
+        raise RuntimeError(f"cannot read the daemon's API version: {r.stderr.decode()}")
+    return version
+
+
 def area_of(nodeid: str) -> str:
     fname = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
     name = nodeid.lower()
@@ -176,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", help="scratch directory (default: a new temporary one)")
     p.add_argument("--junit", help="also keep the junit XML here")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
+    p.add_argument("--api-version", help="DOCKER_TEST_API_VERSION (default: the daemon's)")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = p.parse_args(argv)
 
@@ -194,12 +203,16 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, DOCKER_HOST=daemon.host)
         for k in ("DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONTEXT"):
             env.pop(k, None)
+        # As docker-py's own Makefile does: the tests speak the engine's API version, and those
+        # of features newer than it (requires_api_version) are skipped.
+        env["DOCKER_TEST_API_VERSION"] = args.api_version or _server_api_version(daemon)
         env["HOME"] = os.path.join(work, "home")  # the tests write ~/.docker (contexts)
         os.makedirs(env["HOME"], exist_ok=True)
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                "--timeout=120", f"--junitxml={junit}", "-o", "junit_family=xunit1",
                *ignore, *deselect, *args.pytest_args, "tests/integration"]
-        print("+", " ".join(cmd[:4]), "...", f"(DOCKER_HOST={daemon.host})", flush=True)
+        print("+", " ".join(cmd[:4]), "...", f"(DOCKER_HOST={daemon.host}, "
+              f"DOCKER_TEST_API_VERSION={env['DOCKER_TEST_API_VERSION']})", flush=True)
         subprocess.run(cmd, cwd=work, env=env)
     finally:
         import shutil
