@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Issue-6 benchmark: the shared harness's push_pull scenario (push a fresh ~100 MB image to an
+# empty docker-registry on loopback, rmi, pull it back) for dockyard and the anchor Docker,
+# interleaved in one run (the machine is noisy: only ratios measured side by side mean
+# anything). Target: dockyard ≤ 0.7 × Docker.
+#
+#   benchmarks/pushpull_bench.sh [--repeat N]      # N timed runs each (default 3)
+#
+# DOCKYARD_SOCK picks the dockyard daemon (default: the CLI's default socket, started if none
+# answers); ANCHOR_DOCKER_SOCK the anchor dockerd (default /tmp/anchors/docker.sock, from
+# ../shared/bench/anchors-up). REGISTRY_ADDR is the loopback address of the throw-away
+# registry (default 127.0.0.1:5001).
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+bench=${BENCH_PY:-$here/../shared/bench/bench.py}
+[ -f "$bench" ] || { echo "no benchmark harness at $bench (set BENCH_PY)" >&2; exit 2; }
+repeat=3
+[ "${1:-}" = "--repeat" ] && repeat=$2
+dockyard=${DOCKYARD_BIN:-$here/.venv/bin/dockyard}
+[ -x "$dockyard" ] || dockyard=$(command -v dockyard)
+args=(--cli "$dockyard" --label dockyard --prepare)
+if [ -n "${DOCKYARD_SOCK:-}" ]; then
+  args+=(--env "DOCKYARD_HOST=unix://$DOCKYARD_SOCK")
+else
+  "$dockyard" version >/dev/null   # starts the default daemon if none answers
+fi
+anchor=${ANCHOR_DOCKER_SOCK:-/tmp/anchors/docker.sock}
+if [ -S "$anchor" ] && command -v docker >/dev/null; then
+  args+=(--cli docker --label docker --env "DOCKER_HOST=unix://$anchor" --prepare)
+fi
+python3 "$bench" "${args[@]}" --only push_pull --repeat-heavy "$repeat" \
+  --registry-addr "${REGISTRY_ADDR:-127.0.0.1:5001}"
