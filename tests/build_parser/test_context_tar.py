@@ -92,6 +92,13 @@ def test_pack_dockerfile_outside_context(ctx, tmp_path):
     assert "src" not in names and "secret/key" in names
     assert ignore.splitlines()[-1] == name  # so the daemon drops it from the context
     assert f"{name}.dockerignore" in names
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    extract_context(io.BytesIO(data), str(dest), dockerfile=name)
+    assert read_dockerfile(str(dest), name) == "FROM scratch\n"
+    assert not (dest / "src").exists()
+    drop_ignored_build_files(str(dest), name)
+    assert not (dest / name).exists()
 
 
 def test_pack_dockerfile_from_stdin(ctx):

@@ -4,9 +4,10 @@ The packing half is standard library only because the fast CLI imports it: it st
 bytes straight from the files (no temporary archive), leaves out what ``.dockerignore``
 ignores, always sends the Dockerfile and ``.dockerignore`` (as docker's CLI does), and writes
 every entry as owned by 0:0. The unpacking half runs in the daemon on untrusted uploads: it
-reuses ``dockyard.archive`` (no ``..``, no absolute names, no writing through symlinks),
-imported lazily so the CLI never loads it, and applies ``.dockerignore`` again so ignored
-files never reach the builder whatever the client sent.
+refuses ``..``, absolute names, writing through symlinks and hardlinks out of the context
+(``dockyard.archive`` decompresses and reads the tar, imported lazily so the CLI never loads
+it), and applies ``.dockerignore`` again so ignored files never reach the builder whatever
+the client sent.
 """
 
 from __future__ import annotations
@@ -259,7 +260,8 @@ def pack_context(context_dir: str, dockerfile: str | None = None, *,
         amended = base.rstrip("\n") + "\n" + name + "\n"
         extra.append(_file_entry(".dockerignore", amended.encode(), 0o644))
         if ignore_src is not None and not ignore_src.startswith(root + os.sep):
-            extra.append(_file_entry(name + ".dockerignore", (ignore_text or "").encode()))
+            # the daemon prefers <dockerfile>.dockerignore: it must drop the Dockerfile too
+            extra.append(_file_entry(name + ".dockerignore", amended.encode()))
     matcher = Matcher(patterns)
 
     def chunks() -> Iterator[bytes]:
