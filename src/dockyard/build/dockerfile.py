@@ -37,6 +37,13 @@ class Heredoc:
 
 @dataclass
 class Instruction:
+    """One instruction, unexpanded. ``args``: the shell form is one raw string, the JSON form
+    the list; COPY/ADD/EXPOSE/VOLUME the whitespace-separated words (heredoc openers such as
+    ``<<EOF`` included); ENV/LABEL the flattened pairs; HEALTHCHECK ``["CMD", ...]`` or
+    ``["NONE"]`` with the command also as ``sub``; ONBUILD the trigger text with the parsed
+    trigger as ``sub``. ``pairs`` holds ENV/LABEL/ARG name/value pairs (value None for an ARG
+    without default). ``original`` is the text as written, continuations joined."""
+
     cmd: str
     args: list[str] = field(default_factory=list)
     json_form: bool = False
