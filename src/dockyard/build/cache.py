@@ -61,6 +61,18 @@ class BuildCache:
         self.content = content
         self.snapshots = snapshots
         meta.migrate("build_cache", SCHEMA)
+        self.dropped_blobs: set[str] = set()
+
+    def pinned(self) -> tuple[set[str], set[str]]:
+        """(chainIDs, blobs) of every cached step: kept by the image store's GC, so the
+        cache of a stage that no image contains (a builder stage) survives restarts."""
+        chains: set[str] = set()
+        blobs: set[str] = set()
+        for row in self.meta.query("SELECT layers FROM build_cache"):
+            for d in json.loads(row["layers"]):
+                chains.add(d["c"])
+                blobs.add(d["b"])
+        return chains, blobs
 
     def get(self, key: str) -> CacheEntry | None:
         row = self.meta.query_one(
@@ -92,10 +104,11 @@ class BuildCache:
         (dangling cache, as ``builder prune`` without -a). Returns (keys, bytes)."""
         keep_ids = keep_ids or set()
         with self.meta.transaction() as c:
-            rows = c.execute("SELECT key, image_id, size FROM build_cache").fetchall()
+            rows = c.execute("SELECT key, image_id, size, layers FROM build_cache").fetchall()
             gone = [r for r in rows if all_ or r["image_id"] not in keep_ids]
             for r in gone:
                 c.execute("DELETE FROM build_cache WHERE key=?", (r["key"],))
+        self.dropped_blobs = {d["b"] for r in gone for d in json.loads(r["layers"])}
         return [r["key"] for r in gone], sum(int(r["size"] or 0) for r in gone)
 
     def count(self) -> int:

@@ -27,7 +27,10 @@ class BuildService:
         self.context_root, self.context_prefix = _context_root(self.root)
         for d in (self.tmp_root, self.cache_mount_root, self.context_root):
             os.makedirs(d, mode=0o700, exist_ok=True)
-        self.cache = BuildCache(engine.meta, engine.content, engine.snapshots)
+        self.cache = getattr(engine, "build_cache", None)
+        if self.cache is None:
+            self.cache = BuildCache(engine.meta, engine.content, engine.snapshots)
+            self.images.pins.append(self.cache.pinned)
         self.runner = StepRunner(engine.exec_root, engine.runtime_path,
                                  getattr(engine.containers, "cgroup_parent", "dockyard"))
 
@@ -114,6 +117,7 @@ class BuildService:
         keep = {img.id for img in self.images.list()}
         keys, size = self.cache.prune(all_, keep)
         deleted = [k.split(":", 1)[-1][:25] for k in keys]
+        self._collect(self.cache.dropped_blobs)
         if all_:
             for n in os.listdir(self.cache_mount_root):
                 path = os.path.join(self.cache_mount_root, n)
@@ -121,6 +125,18 @@ class BuildService:
                 shutil.rmtree(path, ignore_errors=True)
                 deleted.append(n[:25])
         return {"CachesDeleted": deleted or None, "SpaceReclaimed": size}
+
+
+    def _collect(self, blobs: set[str]) -> None:
+        """After a prune: the layers and blobs only the dropped cache rows kept."""
+        self.images.prune_layers()
+        _chains, pinned = self.cache.pinned()
+        for b in blobs - pinned:
+            used = self.images.meta.query_one(
+                "SELECT 1 FROM images WHERE id=? OR manifest_digest=? UNION "
+                "SELECT 1 FROM image_layers WHERE blob=? LIMIT 1", (b, b, b))
+            if not used and self.images.content.has(b):
+                self.images.content.delete(b)
 
 
 def _context_root(root: str) -> tuple[str, str]:

@@ -24,6 +24,11 @@ class Engine:
         self.content = ContentStore(os.path.join(self.root, "content"))
         self.snapshots = Snapshotter(os.path.join(self.root, "snapshots"))
         self.images = ImageStore(self.content, self.meta, self.snapshots)
+        from ..build.cache import BuildCache
+
+        # before any image GC runs: the build cache keeps the layers of its cached steps
+        self.build_cache = BuildCache(self.meta, self.content, self.snapshots)
+        self.images.pins.append(self.build_cache.pinned)
         self.runtime = ContainerRuntime(os.path.join(self.exec_root, "runtime"), runtime)
         self.runtime_path = self.runtime.runtime_path
         self.events = EventBus()

@@ -150,6 +150,9 @@ class ImageStore:
         self.meta = meta
         self.snapshots = snapshots
         self._lock = threading.RLock()  # serialises name/record changes with blob GC
+        # Other owners of layers and blobs that no image references (the build cache):
+        # each returns (chainIDs, blob digests) that garbage collection must keep.
+        self.pins: list[Callable[[], tuple[set[str], set[str]]]] = []
         meta.migrate("images", SCHEMA)
         # layers and container roots are built in the snapshotter's tmp/: spread them over
         # block groups (see image.fsopt)
@@ -622,9 +625,19 @@ class ImageStore:
             raise Conflict(f"conflict: unable to delete {short} (must be forced) - image is "
                            f"being used by stopped container{_ctr(ctr)}")
 
+    def _pinned(self) -> tuple[set[str], set[str]]:
+        chains: set[str] = set()
+        blobs: set[str] = set()
+        for pin in self.pins:
+            c, b = pin()
+            chains |= c
+            blobs |= b
+        return chains, blobs
+
     def _remove_image(self, image_id: str) -> list[str]:
-        """Drop the record, then every blob and layer no other image needs."""
+        """Drop the record, then every blob and layer no other image (or pin) needs."""
         img = self._load(image_id)
+        pinned_chains, pinned_blobs = self._pinned()
         with self.meta.transaction() as c:
             c.execute("DELETE FROM image_refs WHERE image_id=?", (image_id,))
             c.execute("DELETE FROM image_layers WHERE image_id=?", (image_id,))
@@ -635,12 +648,12 @@ class ImageStore:
             still = self.meta.query_one(
                 "SELECT 1 FROM images WHERE id=? OR manifest_digest=?"
                 " UNION SELECT 1 FROM image_layers WHERE blob=? LIMIT 1", (b, b, b))
-            if not still and self.content.has(b):
+            if not still and b not in pinned_blobs and self.content.has(b):
                 self.content.delete(b)
         removed = []
         for chain_id in reversed(img.chain_ids):
-            if self.meta.query_one("SELECT 1 FROM image_layers WHERE chain_id=? LIMIT 1",
-                                   (chain_id,)):
+            if chain_id in pinned_chains or self.meta.query_one(
+                    "SELECT 1 FROM image_layers WHERE chain_id=? LIMIT 1", (chain_id,)):
                 break
             try:
                 self.snapshots.remove_layer(chain_id)
@@ -668,7 +681,7 @@ class ImageStore:
         removed: list[str] = []
         with self._lock:
             wanted = {r["chain_id"] for r in self.meta.query(
-                "SELECT DISTINCT chain_id FROM image_layers")}
+                "SELECT DISTINCT chain_id FROM image_layers")} | self._pinned()[0]
             progress = True
             while progress:
                 progress = False
