@@ -165,3 +165,40 @@ def test_add_from_a_loopback_url(dy, ctx, tags, tmp_path):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_network_host_reaches_loopback_and_proxy_args_are_predefined(anycli, dy, ctx, tags,
+                                                                      tmp_path):
+    (tmp_path / "page.txt").write_text("over loopback\n")
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, directory=str(tmp_path), **kw)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_port}/page.txt"
+        d = ctx({"Dockerfile": f"FROM busybox\nRUN wget -q -O /page {url} && "
+                               "echo \"proxy=$no_proxy\" > /proxy\n"
+                               "CMD [\"cat\", \"/page\", \"/proxy\"]\n"})
+        tag = tags()
+        anycli.ok("build", "--network", "host", "--build-arg", "no_proxy=localhost",
+                  "-t", tag, d)
+        assert dy.ok("run", "--rm", tag) == "over loopback\nproxy=localhost\n"
+        history = dy.ok("history", "--no-trunc", "--format", "{{.CreatedBy}}", tag)
+        assert "no_proxy=localhost" not in history  # proxy args stay out of the image
+        r = anycli("build", "--no-cache", "--network", "none", d)
+        assert r.returncode != 0
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_platform_other_than_the_host_is_refused(dy, ctx):
+    r = dy("build", "--platform", "linux/s390x", ctx({"Dockerfile": "FROM busybox\n"}))
+    assert r.returncode == 1
+    assert "platform linux/s390x is not supported" in r.stderr.decode()

@@ -292,6 +292,11 @@ class Build:
             if not str(sde).isdigit():
                 raise InvalidArgument(f"invalid SOURCE_DATE_EPOCH: {sde!r}")
             self.epoch = int(sde)
+        if self.options.platform:
+            want, host = parse_platform(self.options.platform), host_platform()
+            if want[:2] != host[:2]:
+                raise InvalidArgument(f"platform {self.options.platform} is not supported: "
+                                      f"this host builds for {host[0]}/{host[1]} only")
         self._global_args()
         order = self._plan()
         self._from_lines = {s.index: self._from_original(s) for s in self.df.stages}
