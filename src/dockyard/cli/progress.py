@@ -75,10 +75,10 @@ class Renderer:
         self.width = _width(out) if tty else 200
         self._rates: dict[str, tuple[float, int]] = {}
 
-    def _rate(self, id_: str, detail: dict) -> float | None:
+    def _rate(self, key: str, detail: dict) -> float | None:
         cur = int(detail.get("current") or 0)
         now = time.monotonic()
-        first = self._rates.setdefault(id_, (now, cur))
+        first = self._rates.setdefault(key, (now, cur))
         dt = now - first[0]
         return (cur - first[1]) / dt if dt > 0.2 else None
 
@@ -104,7 +104,7 @@ class Renderer:
                 if self.tty:
                     out.write("\n")
             diff = len(self.ids) - line
-            if self.tty:
+            if self.tty and diff:
                 out.write(f"\x1b[{diff}A")
         else:
             self.ids = {}
@@ -116,7 +116,8 @@ class Renderer:
                 out.write("\x1b[2K\r")
                 endl = "\r"
                 text = progress_text(detail, self.width,
-                                     rate=self._rate(id_, detail) if detail else None)
+                                     rate=self._rate(f"{id_}/{msg.get('status')}", detail)
+                                     if detail else None)
             elif progress_text(detail, 200):
                 return  # no bars off a terminal
         if id_:
@@ -127,7 +128,7 @@ class Renderer:
             out.write(f"{msg.get('status', '')} {text}{endl}")
         else:
             out.write(f"{msg.get('status', '')}{endl}\n")
-        if id_ and self.tty:
+        if id_ and self.tty and diff:
             out.write(f"\x1b[{diff}B")
         out.flush()
 
