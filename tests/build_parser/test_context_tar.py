@@ -285,3 +285,17 @@ def test_ignored_directories_and_exceptions(tmp_path, ignore, sent):
     extract_context(data, str(dest))  # the daemon's pass gives the same files
     files = {f for f in tree(dest) if os.path.isfile(dest / f)}
     assert files - {"Dockerfile", ".dockerignore"} == set(sent)
+
+
+def test_cli_side_imports_only_the_standard_library():
+    """The CLI imports the packing half: it must not pull in the daemon's dependencies."""
+    import subprocess
+    import sys
+
+    code = ("import sys, dockyard.build.context, dockyard.build.dockerignore\n"
+            "heavy = [m for m in sys.modules if m.split('.')[0] in "
+            "('aiohttp', 'isal', 'zstandard', 'pyroute2', 'ctypes')\n"
+            "         or m in ('dockyard.archive', 'dockyard.build.copy')]\n"
+            "print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
