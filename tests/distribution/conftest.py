@@ -94,6 +94,20 @@ class Server:
             c.close()
 
 
+def upload_blob(reg: Server, repo: str, data: bytes) -> str:
+    """POST + PUT ?digest= (docker-registry 2.8 has no single-POST upload)."""
+    import urllib.parse
+
+    dg = sha(data)
+    status, headers, _b = reg.req("POST", f"/v2/{repo}/blobs/uploads/")
+    assert status == 202
+    loc = urllib.parse.urlsplit(headers["Location"])
+    path = f"{loc.path}?{loc.query}&digest={dg}" if loc.query else f"{loc.path}?digest={dg}"
+    status, _h, body = reg.req("PUT", path, data, {"Content-Type": "application/octet-stream"})
+    assert status == 201, body
+    return dg
+
+
 class DockerRegistry(Server):
     """Debian's docker-registry (CNCF distribution 2.8) with a generated config."""
 

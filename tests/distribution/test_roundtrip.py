@@ -136,3 +136,53 @@ def test_pull_and_push_errors(dy, docker_registry):
     r = dy("pull", "127.0.0.1:1/nothing:v1")
     assert r.returncode == 1 and "connection refused" in r.stderr.decode()
     assert dy("pull", "Bad/Name").returncode != 0
+
+
+def test_push_reuses_another_blob_of_the_same_layer(dy, docker_registry):
+    """An image pulled with a layer that was already present ("Already exists") has no blob
+    of its own for it: push sends the blob the store has for that diffID."""
+    import gzip
+    import hashlib
+
+    from conftest import _tar
+
+    reg = docker_registry
+    payload = b"x" * 300_000
+    layer = _tar({"same.bin": payload})
+    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
+    load_image(dy, docker_archive(f"{reg.host}/blobs/local:v1", [{"same.bin": payload}]))
+    assert inspect(dy, f"{reg.host}/blobs/local:v1")["RootFS"]["Layers"] == [diff_id]
+
+    # the same layer, compressed another way, in a different image on the registry
+    blob = gzip.compress(layer, 9, mtime=0)
+    bd = "sha256:" + hashlib.sha256(blob).hexdigest()
+    cfg = json.dumps({"architecture": "amd64", "os": "linux", "created": "2023-05-05T00:00:00Z",
+                      "config": {}, "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
+    cd = "sha256:" + hashlib.sha256(cfg).hexdigest()
+    from conftest import upload_blob
+
+    upload_blob(reg, "blobs/remote", blob)
+    upload_blob(reg, "blobs/remote", cfg)
+    manifest = {"schemaVersion": 2,
+                "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                           "digest": cd, "size": len(cfg)},
+                "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                            "digest": bd, "size": len(blob)}]}
+    status, _h, _b = reg.req("PUT", "/v2/blobs/remote/manifests/v1", json.dumps(manifest).encode(),
+                             {"Content-Type": manifest["mediaType"]})
+    assert status == 201
+    out = dy.ok("pull", f"{reg.host}/blobs/remote:v1")
+    assert "Already exists" in out
+
+    dy.ok("tag", f"{reg.host}/blobs/remote:v1", f"{reg.host}/blobs/copy:v1")
+    dy.ok("push", f"{reg.host}/blobs/copy:v1")
+    status, _h, body = reg.req("GET", "/v2/blobs/copy/manifests/v1", headers={"Accept": (
+        "application/vnd.docker.distribution.manifest.v2+json")})
+    assert status == 200
+    assert json.loads(body)["layers"][0]["digest"] != bd  # the blob this store has
+    dy.ok("rmi", f"{reg.host}/blobs/copy:v1", f"{reg.host}/blobs/remote:v1",
+          f"{reg.host}/blobs/local:v1")
+    dy.ok("pull", f"{reg.host}/blobs/copy:v1")
+    assert inspect(dy, f"{reg.host}/blobs/copy:v1")["RootFS"]["Layers"] == [diff_id]
+    dy.ok("rmi", f"{reg.host}/blobs/copy:v1")

@@ -100,12 +100,17 @@ class Pusher:
         raw, media_type = self._manifest(img)
         doc = json.loads(raw)
         layers = doc.get("layers") or []
-        ids = [short(d) for d in img.diff_ids] if len(img.diff_ids) == len(layers) \
-            else [short(d["digest"]) for d in layers]
-        for d in layers:
-            if not self.content.has(d["digest"]):
-                raise NotFound(f"layer {d['digest']} of {ref.familiar_name}:{tag} is not in "
-                               "the content store")
+        if len(img.diff_ids) != len(layers):
+            raise InvalidArgument(f"image {img.short_id}: manifest and config disagree on "
+                                  "the number of layers")
+        ids = [short(d) for d in img.diff_ids]
+        local = [self._local_blob(d, diff_id, chain_id, ref, tag)
+                 for d, diff_id, chain_id in zip(layers, img.diff_ids, img.chain_ids,
+                                                 strict=True)]
+        if local != layers:  # other compressed blobs of the same layers: a new manifest
+            doc = dict(doc, layers=local)
+            raw = json.dumps(doc, separators=(",", ":")).encode()
+            layers = local
         for lid in reversed(ids):
             self.progress.status("Preparing", lid)
         limit = self.options.max_concurrent_uploads
@@ -143,6 +148,22 @@ class Pusher:
         aux = {"Tag": tag, "Digest": dg, "Size": len(raw)}
         self.progress.aux(aux)
         return aux
+
+    def _local_blob(self, desc: dict, diff_id: str, chain_id: str,
+                    ref: _reference.Reference, tag: str) -> dict:
+        """The layer's blob in the content store: the manifest's, another blob of the same
+        diffID, or (once, remembered) a fresh compression of the unpacked layer."""
+        if self.content.has(desc["digest"]):
+            return desc
+        for other in self.sources.blobs_for(diff_id):
+            if self.content.has(other["digest"]):
+                return other
+        made = compress_layer(self.content, self.images.snapshots, chain_id, diff_id)
+        if made is None:
+            raise NotFound(f"layer {desc['digest']} of {ref.familiar_name}:{tag} is not in "
+                           "the content store")
+        self.sources.remember_blob(diff_id, made)
+        return made
 
     def _layer(self, session: Session, ref: _reference.Reference, desc: dict, lid: str) -> None:
         how = self._blob(session, ref, desc, lid)
@@ -241,3 +262,62 @@ class Pusher:
             if r.status != 201:
                 raise registry_error(r.status, "PUT", r.url, body)
 
+
+
+def compress_layer(content, snapshots, chain_id: str, diff_id: str) -> dict | None:
+    """gzip an unpacked layer for a push. Only usable when re-tarring gives back the exact
+    diffID the image config names (no tar-split data is kept), else None."""
+    import hashlib
+    import os
+
+    from isal import igzip_threaded
+
+    from ..archive import write_tar
+    from ..image.layer import MEDIA_LAYER_GZIP
+
+    if not snapshots.has_layer(chain_id):
+        return None
+
+    class _Sink:
+        def __init__(self, f):
+            self.f, self.h, self.n = f, hashlib.sha256(), 0
+
+        def write(self, b):
+            self.h.update(b)
+            self.n += len(b)
+            return self.f.write(b)
+
+        def flush(self):
+            self.f.flush()
+
+    class _Tee:
+        def __init__(self, gz):
+            self.gz, self.h = gz, hashlib.sha256()
+
+        def write(self, b):
+            self.h.update(b)
+            return self.gz.write(b)
+
+        def flush(self):
+            pass
+
+    fd, tmp = content.temp_file(prefix="push-")
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            sink = _Sink(raw)
+            gz = igzip_threaded.open(sink, "wb", compresslevel=1, threads=1)
+            tee = _Tee(gz)
+            try:
+                write_tar(snapshots.layer_fs(chain_id), tee)  # type: ignore[arg-type]
+            finally:
+                gz.close()
+        if f"sha256:{tee.h.hexdigest()}" != diff_id:
+            os.unlink(tmp)
+            return None
+        digest = f"sha256:{sink.h.hexdigest()}"
+        content.adopt(tmp, digest)
+        return {"mediaType": MEDIA_LAYER_GZIP, "digest": digest, "size": sink.n}
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
