@@ -62,6 +62,8 @@ int main(int argc, char **argv) {
     wait(NULL);
     fflush(stdout);
     if (fork() == 0) { report("x32", x32_unshare(0x10000000)); fflush(stdout); _exit(0); }
-    wait(NULL);
+    int status = 0;
+    wait(&status);
+    if (WIFSIGNALED(status)) printf("x32=killed by signal %d\n", WTERMSIG(status));
     return 0;
 }
