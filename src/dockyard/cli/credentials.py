@@ -21,7 +21,10 @@ HUB_SERVER = "https://index.docker.io/v1/"
 
 
 def config_dir() -> str:
-    return os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    """``--config``, else $DOCKER_CONFIG, else ~/.docker (as contexts and certs)."""
+    from dockyard.cli.connect import config_dir as _dir
+
+    return _dir()
 
 
 def config_path() -> str:

@@ -18,7 +18,6 @@ from ..errors import (
     InvalidArgument,
     NotFound,
     Unauthorized,
-    Unavailable,
 )
 from ..image.store import Image, ImageStore, parse_platform
 from ..store.snapshot import StagedLayer
@@ -92,7 +91,7 @@ class Puller:
                 session.ping()
                 top = self._manifest(session, ref, ref.digest or ref.tag or "latest")
                 break
-            except (NotFound, Unavailable) as e:
+            except DockyardError as e:  # a mirror that fails hands over to the next
                 session.close()
                 last = e
                 if not session.endpoint.mirror:

@@ -65,7 +65,11 @@ class Pusher:
         tags = [tag] if tag else self._local_tags(ref)
         if not tags:
             raise NotFound(f"An image does not exist locally with the tag: {ref.familiar_name}")
-        images = [(t, self.images.get(f"{ref.name}:{t}")) for t in tags]
+        try:
+            images = [(t, self.images.get(f"{ref.name}:{t}")) for t in tags]
+        except NotFound:
+            raise NotFound("An image does not exist locally with the tag: "
+                           f"{ref.familiar_name}") from None
         self.progress.status(f"The push refers to repository [{ref.name}]")
         ep = self.options.endpoints(ref.domain, push=True)[-1]
         session = Session(self.options, ep, ref.path, auth, ("pull", "push"))
