@@ -28,6 +28,7 @@ import time
 from typing import Any
 
 from dockyard.errors import Conflict, InvalidArgument, NotFound, RuntimeFailure, Unavailable
+from dockyard.runtime import cgwarm
 from dockyard.util import atomic_write
 
 _CID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -166,6 +167,7 @@ class ContainerRuntime:
                 args.append("--leave-stdin-open")
 
         rfd, wfd = os.pipe2(os.O_CLOEXEC)
+        cgwarm.warm()  # runc create moves the container into its cgroups (runtime/cgwarm.py)
         try:
             with open(os.path.join(bundle, "conmon.err"), "wb") as err:
                 env = _conmon_env(wfd)
