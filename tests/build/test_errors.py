@@ -78,3 +78,12 @@ def test_unused_build_arg_warning(dy, ctx, tags):
     out = dy.ok("build", "--build-arg", "USED=1", "--build-arg", "EXTRA=2",
                 "--build-arg", "HTTP_PROXY=http://127.0.0.1:9", "-t", tags(), d)
     assert "[Warning] One or more build-args [EXTRA] were not consumed" in out
+
+
+def test_quiet_build_shows_its_output_when_it_fails(dy, ctx):
+    r = dy("build", "-q", ctx({"Dockerfile": "FROM busybox\nRUN echo visible-output; exit 2\n"}))
+    assert r.returncode == 2
+    assert "visible-output" in r.stdout.decode()
+    ok = dy("build", "-q", ctx({"Dockerfile": "FROM busybox\nRUN echo hidden-output\n"}))
+    assert ok.returncode == 0 and "hidden-output" not in ok.stdout.decode()
+    assert ok.stdout.decode().startswith("sha256:")

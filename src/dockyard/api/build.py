@@ -179,6 +179,9 @@ async def build(request: web.Request) -> web.StreamResponse:
     from ..build.builder import build_json_error
 
     q = request.query
+    if q.get("remote"):
+        raise InvalidArgument("remote build contexts (git, URLs) are not supported: send the "
+                              "context as a tar body")
     options = parse_options(q)
     options.registry_auths = _registry_config(request.headers.get("X-Registry-Config"))
     secret_specs = _json_param(q, "dockyard-secrets", [])

@@ -308,6 +308,7 @@ class Build:
             return self._finish(final)
         except BaseException:
             self.output.flush_all()
+            self.output.release_held()
             raise
         finally:
             self._cleanup()

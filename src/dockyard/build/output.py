@@ -56,6 +56,13 @@ class Output:
                     self._send(m)
             self._pos = len(self._order)
 
+    def release_held(self) -> None:
+        """Quiet mode, build failed: the output shown after all (as docker -q does)."""
+        with self._lock:
+            held, self.held = self.held, []
+            for m in held:
+                self._emit(m)
+
     def stream(self, stage: int | None, text: str) -> None:
         self.write(stage, {"stream": text})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 
@@ -98,9 +99,17 @@ def plan_run(sb, ins) -> Step:
                                  cpu_shares=b.options.cpu_shares, shm_size=b.options.shm_size)
                 b.check_cancelled()
                 b.step_started(cid)
+                decoder = codecs.getincrementaldecoder("utf-8")("replace")
                 try:
-                    code = b.runner.run(req, lambda data: sb.out(data.decode("utf-8",
-                                                                             "replace")))
+                    def show(data: bytes) -> None:
+                        text = decoder.decode(data)
+                        if text:
+                            sb.out(text)
+
+                    code = b.runner.run(req, show)
+                    rest = decoder.decode(b"", final=True)
+                    if rest:
+                        sb.out(rest)
                 finally:
                     b.step_ended(cid)
                 b.check_cancelled()

@@ -170,6 +170,7 @@ def _render(resp: Any, quiet: bool) -> tuple[str, dict | None]:
     image_id = ""
     error: dict | None = None
     buf = b""
+    held: list[str] = []
     write = sys.stdout.write
     for piece in resp.stream():
         buf += piece
@@ -193,6 +194,8 @@ def _render(resp: Any, quiet: bool) -> tuple[str, dict | None]:
                 image_id = str(aux["ID"])
                 continue
             if quiet:
+                if msg.get("stream"):
+                    held.append(str(msg["stream"]))
                 continue
             if msg.get("stream"):
                 write(str(msg["stream"]))
@@ -201,6 +204,8 @@ def _render(resp: Any, quiet: bool) -> tuple[str, dict | None]:
                 ident = f"{msg['id']}: " if msg.get("id") else ""
                 prog = msg.get("progress") or ""
                 write(f"{ident}{msg['status']} {prog}".rstrip() + "\n")
+    if error is not None and held:  # -q: a failed build shows its output after all
+        write("".join(held))
     return image_id, error
 
 
