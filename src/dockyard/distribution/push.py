@@ -4,15 +4,17 @@ goes last, and its digest is pinned in the image's RepoDigests."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import threading
+import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 from .. import digest as _digest
 from .. import reference as _reference
-from ..errors import Conflict, DockyardError, InvalidArgument, NotFound
+from ..errors import Conflict, DockyardError, InvalidArgument, NotFound, Unavailable
 from ..image.store import Image, ImageStore
 from . import manifest as _m
 from .auth import AuthConfig
@@ -21,6 +23,8 @@ from .options import RegistryOptions
 from .progress import Progress, short
 from .sources import BlobSources
 from .transport import Session, registry_error
+
+UPLOAD_ATTEMPTS = 3
 
 
 class _Body:
@@ -201,15 +205,23 @@ class Pusher:
             if r.status == 202:
                 location = self._location(session, r)
                 break
-        if location is None:
-            r = session.request("POST", f"/v2/{ref.path}/blobs/uploads/",
-                                {"Content-Length": "0"}, b"")
-            body = r.read(1 << 16)
-            if r.status != 202:
-                raise registry_error(r.status, "POST", r.url, body)
-            location = self._location(session, r)
-        self._upload(session, location, dg, size, lid)
-        return "pushed"
+        for attempt in range(UPLOAD_ATTEMPTS):
+            if location is None:
+                r = session.request("POST", f"/v2/{ref.path}/blobs/uploads/",
+                                    {"Content-Length": "0"}, b"")
+                body = r.read(1 << 16)
+                if r.status != 202:
+                    raise registry_error(r.status, "POST", r.url, body)
+                location = self._location(session, r)
+            try:
+                self._upload(session, location, dg, size, lid)
+                return "pushed"
+            except (Unavailable, OSError, http.client.HTTPException):
+                if attempt == UPLOAD_ATTEMPTS - 1 or self.cancel.is_set():
+                    raise
+                location = None  # a broken upload: start a new session
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _location(session: Session, resp) -> str:

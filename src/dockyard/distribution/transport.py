@@ -279,12 +279,19 @@ class Session:
         """Send with auth; a 401 with a fresh challenge gets one retry with a new token;
         redirects are followed (without our credentials when the host changes)."""
         headers = headers or {}
+        replayable = body is None or isinstance(body, bytes)
         try:
-            resp = self._send(method, path, headers, body, pooled, scope=scope)
-        except OSError as e:
+            try:
+                resp = self._send(method, path, headers, body, pooled, scope=scope)
+            except (OSError, http.client.HTTPException):
+                if not (pooled and replayable):
+                    raise
+                # a kept-alive connection the registry closed meanwhile: once more, fresh
+                resp = self._send(method, path, headers, body, pooled, scope=scope)
+        except (OSError, http.client.HTTPException) as e:
             url = self.endpoint.base + path if path.startswith("/") else path
             raise Unavailable(f'{method.capitalize()} "{url}": {_reason(e)}') from None
-        if resp.status == 401 and (body is None or isinstance(body, bytes)):
+        if resp.status == 401 and replayable:
             chals = parse_challenges(resp.headers.get("WWW-Authenticate"))
             resp.read(1 << 16)
             if chals:
