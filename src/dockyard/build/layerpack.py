@@ -9,20 +9,18 @@ cost. The tar bytes are the same as ``commitlayer`` writes for the same tree.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import posixpath
+import queue
 import stat
 import tarfile
+import threading
 
 from .. import digest as _digest
 from ..archive import OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, _walk_sorted, _xattrs
-from ..image.commitlayer import _CHUNK, _SinkOnly, _tarinfo, _TarStream, _times, _WritebackWriter
+from ..image.commitlayer import _tarinfo, _TarStream, _times, _WritebackWriter
 from ..image.layer import MEDIA_LAYER_GZIP, LayerInfo
-
-try:
-    from isal import igzip_threaded as _gz
-except ImportError:  # pragma: no cover
-    _gz = None  # type: ignore[assignment]
 
 
 def _file(full: str, size: int, out: _TarStream) -> None:
@@ -106,6 +104,52 @@ def _tar_tree(root: str, out: _TarStream, epoch: int | None) -> int:
     return total
 
 
+class _Pipeline:
+    """The tar bytes go through two threads: the caller hashes them (the diffID) while a
+    worker compresses, hashes (the digest) and writes them. Both hashing and ISA-L release
+    the GIL, so the two halves really overlap (igzip_threaded adds a third thread and its
+    hand-offs, which cost more than they save for one layer)."""
+
+    def __init__(self, raw):
+        from isal import isal_zlib
+
+        self.blob = _WritebackWriter(raw)
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self._z = isal_zlib.compressobj(1, isal_zlib.DEFLATED, 31)  # gzip, mtime 0
+        self._q: queue.Queue = queue.Queue(8)
+        self._error: BaseException | None = None
+        self._t = threading.Thread(target=self._run, name="build-layer-gzip", daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                data = self._q.get()
+                out = self._z.flush() if data is None else self._z.compress(data)
+                if out:
+                    self.blob.write(out)
+                if data is None:
+                    return
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            self._error = e
+            while self._q.get() is not None:  # drain, so the producer never blocks
+                pass
+
+    def write(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self.hash.update(data)
+        self.size += len(data)
+        self._q.put(data)
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._t.join()
+        if self._error is not None:
+            raise self._error
+
+
 def layer_from_snapshot(images, key: str, parent_chain_id: str | None,
                         epoch: int | None) -> LayerInfo:
     """Store the (unmounted) snapshot ``key``'s upper dir as a layer and move the dir into
@@ -115,19 +159,14 @@ def layer_from_snapshot(images, key: str, parent_chain_id: str | None,
     fd, tmp = content.temp_file(prefix="build-")
     try:
         with os.fdopen(fd, "wb") as raw:
-            blob = _WritebackWriter(raw)
-            if _gz is not None:
-                gz = _gz.open(blob, "wb", compresslevel=1, threads=1, block_size=_CHUNK)
-            else:  # pragma: no cover
-                import gzip
-                gz = gzip.GzipFile(fileobj=blob, mode="wb", mtime=0)
-            sink = _SinkOnly(gz)
+            pipe = _Pipeline(raw)
             try:
-                _tar_tree(upper, _TarStream(sink), epoch)
+                _tar_tree(upper, _TarStream(pipe), epoch)
             finally:
-                gz.close()
+                pipe.close()
             raw.flush()
-        diff_id = f"sha256:{sink.hash.hexdigest()}"
+        blob = pipe.blob
+        diff_id = f"sha256:{pipe.hash.hexdigest()}"
         digest = f"sha256:{blob.hash.hexdigest()}"
         chain_id = _digest.chain_ids([parent_chain_id, diff_id])[1] if parent_chain_id \
             else diff_id
@@ -139,5 +178,5 @@ def layer_from_snapshot(images, key: str, parent_chain_id: str | None,
             pass
         raise
     size = snapshots.commit(key, chain_id)
-    images.record_diff_size(diff_id, sink.size)
-    return LayerInfo(diff_id, digest, blob.size, MEDIA_LAYER_GZIP, chain_id, size, sink.size)
+    images.record_diff_size(diff_id, pipe.size)
+    return LayerInfo(diff_id, digest, blob.size, MEDIA_LAYER_GZIP, chain_id, size, pipe.size)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import time
 
 from ..errors import DockyardError, InvalidArgument
 from ..util import rfc3339_nano
@@ -14,6 +16,8 @@ from .step import Step, StepFailed
 from .steps_fs import plan_add, plan_copy, plan_workdir
 from .steps_meta import PLANNERS
 from .steps_run import plan_run
+
+log = logging.getLogger(__name__)
 
 _PLANNERS = dict(PLANNERS, RUN=plan_run, COPY=plan_copy, ADD=plan_add, WORKDIR=plan_workdir)
 
@@ -131,6 +135,14 @@ class StageBuild:
             raise _located(e, ins.lineno, ins.original) from None
 
     def execute(self, plan: Step) -> None:
+        t0 = time.perf_counter()
+        try:
+            self._execute(plan)
+        finally:
+            log.debug("build step %s: %.0f ms", plan.key_text[:60],
+                      (time.perf_counter() - t0) * 1e3)
+
+    def _execute(self, plan: Step) -> None:
         b = self.builder
         key = step_key(self.state.image_id, plan.key_text, args=plan.args,
                        sources=plan.sources)
