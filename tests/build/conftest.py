@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 
-from multicli import DOCKERS, make_cli  # noqa: E402
+from multicli import DOCKERS, _version, make_cli  # noqa: E402
 
 
 @pytest.fixture
@@ -23,10 +23,13 @@ def dy(daemon):
     shutil.rmtree(cfg, ignore_errors=True)
 
 
-@pytest.fixture(params=["dockyard", *DOCKERS[:1]],
-                ids=lambda p: "dockyard" if p == "dockyard" else "docker")
+def _cli_id(p: str) -> str:
+    return "dockyard" if p == "dockyard" else "docker-" + _version(p)
+
+
+@pytest.fixture(params=["dockyard", *DOCKERS], ids=_cli_id)
 def anycli(request, daemon):
-    """dockyard, then the real docker CLI with its classic builder."""
+    """dockyard, then each real docker CLI (20.10, 28) with its classic builder."""
     c, cfg = make_cli(request.param, daemon)
     c.env["DOCKER_BUILDKIT"] = "0"
     yield c
