@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 
-from conftest import CLEAN_ENV, run_cli
+from remotekit import CLEAN_ENV, run_cli
 
 
 def _create(cfg: str, tls_daemon, pki, name: str = "remote") -> None:

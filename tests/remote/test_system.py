@@ -7,8 +7,9 @@ import subprocess
 import time
 import urllib.parse
 
+from remotekit import CLEAN_ENV
+
 from apiclient import json_request, request
-from conftest import CLEAN_ENV
 
 NOT_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or '
                '"docker swarm join" to connect this node to swarm and try again.')

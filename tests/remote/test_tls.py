@@ -9,8 +9,8 @@ import ssl
 import subprocess
 
 import pytest
+from remotekit import CLEAN_ENV, RemoteDaemon, free_port, run_cli
 
-from conftest import CLEAN_ENV, RemoteDaemon, free_port, run_cli
 from daemonctl import DOCKYARD
 
 

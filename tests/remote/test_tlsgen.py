@@ -6,7 +6,7 @@ import os
 import stat
 import subprocess
 
-from conftest import run_cli
+from remotekit import run_cli
 
 
 def test_tls_gen_writes_a_verifiable_ca_server_and_client(tmp_path):
