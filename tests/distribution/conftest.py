@@ -186,6 +186,7 @@ class Proxy:
         self.gets: list[tuple[str, str | None]] = []
         self.canned: dict[str, tuple[str, bytes]] = {}
         self.requests: list[tuple[str, str]] = []
+        self.release = threading.Event()
         self.lock = threading.Lock()
         proxy = self
 
@@ -254,9 +255,24 @@ class Proxy:
             self.mode = "pass"
         elif mode == "cut_then_broken":
             self.mode = "broken"
+        elif mode == "stall":
+            self.mode = "pass"
+        if mode == "stall":  # part of the body, then nothing until released
+            limit = int(total * self.cut_fraction)
+            self._copy(h, r, path, limit, total, "pass", close_short=False)
+            self.release.wait(60)
+            c.close()
+            h.close_connection = True
+            return
         limit = {"cut_once": int(total * self.cut_fraction),
                  "cut_then_broken": int(total * self.cut_fraction),
                  "broken": 0}.get(mode, total)
+        self._copy(h, r, path, limit, total, mode)
+        c.close()
+
+    def _copy(self, h, r, path: str, limit: int, total: int, mode: str,
+              close_short: bool = True) -> None:
+        """Body bytes up to ``limit`` (counted per path); a short body ends the connection."""
         sent = 0
         try:
             while sent < limit:
@@ -268,14 +284,12 @@ class Proxy:
                     chunk = chunk[:k] + bytes([chunk[k] ^ 0xFF]) + chunk[k + 1:]
                 h.wfile.write(chunk)
                 sent += len(chunk)
-                if is_blob:
-                    with self.lock:
-                        self.served[path] += len(chunk)
+                with self.lock:
+                    self.served[path] += len(chunk)
+            h.wfile.flush()
         except OSError:
             pass
-        finally:
-            c.close()
-        if sent < total:
+        if sent < total and close_short:
             h.close_connection = True
             try:
                 h.wfile.flush()

@@ -211,3 +211,41 @@ def test_mirror_is_used_for_any_registry(option_daemon, workdir, docker_registry
     dy.ok("push", ref_o)
     dy.ok("rmi", ref_o)
     dy.ok("pull", ref_o)
+
+
+def test_pull_resumes_after_the_daemon_was_killed(option_daemon, workdir, docker_registry,
+                                                  make_proxy):
+    import signal
+    import time
+
+    d = option_daemon()
+    dy = make_client("dockyard", d, workdir)
+    proxy = make_proxy(docker_registry.port)
+    ref = f"{proxy.host}/resume/crash:v1"
+    image_id, _ = _push_random(dy, ref, [4_000_000])
+    (blob,) = _layer_blobs(docker_registry, "resume/crash", "v1")
+    partial = os.path.join(d.root, "content", "ingest", _ingest_name(blob["digest"]))
+    proxy.cut_fraction = 0.8
+    proxy.mode = "stall"  # 80% of the layer, then the connection hangs
+    pull = subprocess.Popen(dy.argv + ["pull", ref], env=dy.env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if os.path.exists(partial) and os.path.getsize(partial) >= blob["size"] * 0.7:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the pull never got halfway")
+        d.stop(signal.SIGKILL)
+        assert pull.wait(30) != 0
+    finally:
+        proxy.release.set()
+        if pull.poll() is None:
+            pull.kill()
+            pull.wait()
+    d.start()
+    proxy.served.clear()
+    dy.ok("pull", ref)
+    assert 0 < proxy.blob_bytes(blob["digest"]) < blob["size"] / 2
+    assert inspect(dy, ref)["Id"] == image_id
