@@ -9,6 +9,7 @@ tags nothing and leaves no step container behind.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import shutil
 import tempfile
 import threading
@@ -70,10 +71,15 @@ class Build:
         self._step_no: dict[int, int] = {}
         self._checksums: dict[tuple, str] = {}
         self._running: set[str] = set()
+        # steps that do work (containers, copies) at the same time, whatever the stage count
+        self.work_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
         self.total_steps = 0
         self.output: Output = Output(emit, [], options.quiet)
 
     # -- services the stages use ------------------------------------------------------------
+
+    def is_cancelled(self) -> bool:
+        return self._cancel.is_set()
 
     def check_cancelled(self) -> None:
         if self._cancel.is_set():

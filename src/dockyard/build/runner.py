@@ -54,6 +54,7 @@ class RunRequest:
     nano_cpus: int = 0
     cpu_shares: int = 0
     shm_size: int = 0
+    cancelled: Callable[[], bool] | None = None  # checked once the process is known
 
 
 def _resolv_conf() -> bytes:
@@ -112,11 +113,12 @@ class StepRunner:
             spec = build_spec(opts)
             with open(os.path.join(bundle, "config.json"), "w") as f:
                 json.dump(spec, f)
-            return self._runc_run(req.cid, bundle, on_output)
+            return self._runc_run(req.cid, bundle, on_output, req.cancelled)
         finally:
             shutil.rmtree(bundle, ignore_errors=True)
 
-    def _runc_run(self, cid: str, bundle: str, on_output: Callable[[bytes], None]) -> int:
+    def _runc_run(self, cid: str, bundle: str, on_output: Callable[[bytes], None],
+                  cancelled: Callable[[], bool] | None = None) -> int:
         cmd = [self.runtime_path, "--root", self.runc_root, "run", "--bundle", bundle, cid]
         rfd, wfd = os.pipe()
         try:
@@ -129,6 +131,8 @@ class StepRunner:
         os.close(wfd)
         with self._lock:
             self._procs[cid] = proc
+        if cancelled is not None and cancelled():  # cancelled while it was starting
+            self.cancel(cid)
         try:
             with os.fdopen(rfd, "rb", buffering=0) as r:
                 while True:

@@ -157,7 +157,11 @@ class StageBuild:
         new = self.state.fork()
         if plan.apply is not None:
             plan.apply(new)
-        layer = plan.act(new) if plan.act is not None else None
+        layer = None
+        if plan.act is not None:
+            with b.work_slots:
+                b.check_cancelled()
+                layer = plan.act(new)
         created = rfc3339_nano(b.epoch) if b.epoch is not None else rfc3339_nano()
         raw = new.commit(plan.created_by, created, layer)
         b.cache.put(key, new.image_id, raw, new.layers,

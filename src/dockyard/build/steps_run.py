@@ -96,7 +96,8 @@ def plan_run(sb, ins) -> Step:
                                  network=network or "default", mounts=oci,
                                  extra_hosts=b.options.extra_hosts, memory=b.options.memory,
                                  nano_cpus=b.options.nano_cpus,
-                                 cpu_shares=b.options.cpu_shares, shm_size=b.options.shm_size)
+                                 cpu_shares=b.options.cpu_shares, shm_size=b.options.shm_size,
+                                 cancelled=b.is_cancelled)
                 b.check_cancelled()
                 b.step_started(cid)
                 decoder = codecs.getincrementaldecoder("utf-8")("replace")
