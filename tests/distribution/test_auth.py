@@ -9,8 +9,7 @@ import stat
 import sys
 
 import pytest
-
-from conftest import (
+from distkit import (
     DOCKERS,
     DockerRegistry,
     DockyardRegistry,

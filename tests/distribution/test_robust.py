@@ -9,7 +9,7 @@ import os
 import subprocess
 import threading
 
-from conftest import docker_archive, inspect, load_image, make_client, random_layers
+from distkit import docker_archive, inspect, load_image, make_client, random_layers
 
 
 def _push_random(dy, ref: str, sizes: list[int]) -> tuple[str, list[dict]]:
@@ -189,7 +189,7 @@ def test_schema1_is_refused_clearly(dy, docker_registry, make_proxy):
 
 def test_mirror_is_used_for_any_registry(option_daemon, workdir, docker_registry, servers,
                                          make_proxy):
-    from conftest import DockerRegistry
+    from distkit import DockerRegistry
 
     origin = servers(DockerRegistry).start()
     mirror = make_proxy(docker_registry.port)

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from conftest import DOCKERS, docker_archive, inspect, load_image, make_client, random_layers
-from conftest import unique as _unique
+from distkit import DOCKERS, docker_archive, inspect, load_image, make_client, random_layers
+from distkit import unique as _unique
 
 
 def _commit_image(dy, name: str) -> str:
@@ -25,7 +24,7 @@ def _commit_image(dy, name: str) -> str:
 @pytest.mark.parametrize("kind", ["docker-registry", "dockyard-registry"])
 def test_push_rmi_pull_run(dy, kind, docker_registry, servers):
     if kind == "dockyard-registry":
-        from conftest import DockyardRegistry
+        from distkit import DockyardRegistry
 
         reg = servers(DockyardRegistry).start()
     else:
@@ -144,7 +143,7 @@ def test_push_reuses_another_blob_of_the_same_layer(dy, docker_registry):
     import gzip
     import hashlib
 
-    from conftest import _tar
+    from distkit import _tar
 
     reg = docker_registry
     payload = b"x" * 300_000
@@ -159,7 +158,7 @@ def test_push_reuses_another_blob_of_the_same_layer(dy, docker_registry):
     cfg = json.dumps({"architecture": "amd64", "os": "linux", "created": "2023-05-05T00:00:00Z",
                       "config": {}, "rootfs": {"type": "layers", "diff_ids": [diff_id]}}).encode()
     cd = "sha256:" + hashlib.sha256(cfg).hexdigest()
-    from conftest import upload_blob
+    from distkit import upload_blob
 
     upload_blob(reg, "blobs/remote", blob)
     upload_blob(reg, "blobs/remote", cfg)

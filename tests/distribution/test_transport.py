@@ -9,8 +9,7 @@ import shutil
 import subprocess
 
 import pytest
-
-from conftest import (
+from distkit import (
     DockyardRegistry,
     docker_archive,
     inspect,
@@ -18,6 +17,7 @@ from conftest import (
     make_client,
     random_layers,
 )
+
 from dockyard.cli.base import CLIError
 from dockyard.cli.progress import render
 from dockyard.distribution.options import RegistryOptions
