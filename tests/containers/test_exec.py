@@ -131,3 +131,26 @@ def test_exec_it_detach_keys_leave_the_process_running(cli, running):
     finally:
         s.close()
     assert "sleep 4343" in cli.ok("top", running)
+
+
+RESIZED = (b"while [ \"$(stty size)\" != '41 123' ]; do usleep 20000; done; "
+           b"echo resized-$((6*7))\r")
+
+
+@pytest.mark.parametrize("verb", ["run", "exec"])
+def test_window_resize_reaches_the_container(cli, running, verb):
+    """A terminal resized during ``run -it`` / ``exec -it`` resizes the container's too."""
+    argv = ["run", "-it", "--rm", "busybox", "sh"] if verb == "run" else ["exec", "-it",
+                                                                           running, "sh"]
+    s = PtySession([*cli.argv, *argv], env=cli.env, rows=24, cols=80)
+    try:
+        s.read_until(b"# ")
+        s.send(b"stty size\r")
+        s.read_until(b"\r\n24 80\r\n")
+        s.resize(41, 123)
+        s.send(RESIZED)
+        s.read_until(b"resized-42")
+        s.send(b"exit\r")
+        assert s.wait() == 0
+    finally:
+        s.close()

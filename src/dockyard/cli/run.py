@@ -813,6 +813,8 @@ def cmd_exec(ctx: Context, argv: list[str]) -> int:
     try:
         if tty:
             attach.resize(client, f"/exec/{exec_id}/resize")
+            # A terminal resized meanwhile resizes the exec's (docker does the same).
+            attach.watch_resize(Client(client.host, client.version), f"/exec/{exec_id}/resize")
             if stdin:
                 restore = attach.raw_terminal(0)
         sys.stdout.flush()
