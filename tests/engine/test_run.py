@@ -166,8 +166,9 @@ def test_resource_limits_reach_the_cgroup(daemon):
 
 
 def test_sandbox_defaults(daemon):
-    """/sys is read-only, only loopback exists, and the default capability set applies."""
-    r = daemon.cli("run", "--rm", "busybox", "sh", "-c",
+    """/sys is read-only, only loopback exists with --network none, and the default
+    capability set applies."""
+    r = daemon.cli("run", "--rm", "--network", "none", "busybox", "sh", "-c",
                    "touch /sys/x 2>/dev/null && echo sys-writable; "
                    "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '; "
                    "grep CapBnd /proc/self/status")
