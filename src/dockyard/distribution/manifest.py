@@ -21,6 +21,7 @@ OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 ACCEPT = ", ".join([OCI_INDEX, DOCKER_LIST, OCI_MANIFEST, DOCKER_MANIFEST])
 MAX_MANIFEST = 4 << 20
 MAX_CONFIG = 8 << 20
+MAX_LAYERS = 500  # overlayfs cannot stack many more lower directories anyway
 
 SCHEMA1_REMOVED = (
     "[DEPRECATION NOTICE] Docker Image Format v1 and Docker Image manifest version 2, schema 1 "
@@ -73,6 +74,8 @@ def parse(raw: bytes, content_type: str | None, ref: str) -> Manifest:
         if not isinstance(doc.get("layers"), list) or not isinstance(doc.get("config"), dict):
             raise InvalidArgument(f"invalid manifest for {ref}")
         _check_descriptor(doc["config"], ref)
+        if len(doc["layers"]) > MAX_LAYERS:
+            raise InvalidArgument(f"invalid manifest for {ref}: more than {MAX_LAYERS} layers")
         for d in doc["layers"]:
             _check_descriptor(d, ref)
     else:
