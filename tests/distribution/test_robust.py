@@ -249,3 +249,31 @@ def test_pull_resumes_after_the_daemon_was_killed(option_daemon, workdir, docker
     dy.ok("pull", ref)
     assert 0 < proxy.blob_bytes(blob["digest"]) < blob["size"] / 2
     assert inspect(dy, ref)["Id"] == image_id
+
+
+def test_zstd_and_uncompressed_layers(dy, docker_registry):
+    import zstandard
+    from distkit import _tar, sha, upload_blob
+
+    reg = docker_registry
+    tars = [_tar({"a.txt": b"zstd layer\n"}), _tar({"b.txt": b"plain layer\n"})]
+    blobs = [(zstandard.ZstdCompressor().compress(tars[0]),
+              "application/vnd.oci.image.layer.v1.tar+zstd"),
+             (tars[1], "application/vnd.oci.image.layer.v1.tar")]
+    cfg = json.dumps({"architecture": "amd64", "os": "linux",
+                      "rootfs": {"type": "layers", "diff_ids": [sha(t) for t in tars]}}).encode()
+    for data, _mt in blobs:
+        upload_blob(reg, "formats/app", data)
+    upload_blob(reg, "formats/app", cfg)
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                           "digest": sha(cfg), "size": len(cfg)},
+                "layers": [{"mediaType": mt, "digest": sha(d), "size": len(d)} for d, mt in blobs]}
+    status, _h, body = reg.req("PUT", "/v2/formats/app/manifests/v1",
+                               json.dumps(manifest).encode(),
+                               {"Content-Type": manifest["mediaType"]})
+    assert status == 201, body
+    ref = f"{reg.host}/formats/app:v1"
+    dy.ok("pull", ref)
+    assert inspect(dy, ref)["RootFS"]["Layers"] == [sha(t) for t in tars]
+    dy.ok("rmi", ref)
