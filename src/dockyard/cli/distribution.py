@@ -11,7 +11,10 @@ from dockyard.client import quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from dockyard.cli.flags import FlagSpec
+    from dockyard.client import Client
 
 PULL_SPEC: list[FlagSpec] = [
     ("a", "all-tags", BOOL, "Download all tagged images in the repository"),
@@ -58,6 +61,20 @@ def _stream(ctx: Context, method: str, path: str, query: dict, image: str, quiet
 
     resp = ctx.client.request(method, path, query, None, header_for(image))
     render(resp.stream(), sys.stdout, quiet=quiet)
+
+
+def pull_image(client: Client, image: str, platform: str | None = None, quiet: bool = False,
+               out: TextIO | None = None) -> None:
+    """What ``run``/``create`` need when the image is missing: pull NAME[:TAG|@DIGEST] with the
+    stored credentials, progress bars on ``out`` (default stderr, as docker run)."""
+    from dockyard.cli.credentials import header_for
+    from dockyard.cli.progress import render
+
+    repo, tag, digest = split_name(image)
+    query = {"fromImage": repo + (f"@{digest}" if digest else ""),
+             "tag": None if digest else (tag or "latest"), "platform": platform}
+    resp = client.request("POST", "/images/create", query, None, header_for(image))
+    render(resp.stream(), out or sys.stderr, quiet=quiet)
 
 
 def cmd_pull(ctx: Context, argv: list[str]) -> int:
