@@ -273,6 +273,8 @@ def download_and_unpack(content: ContentStore, snapshots: Snapshotter, session: 
     both its digest and its diffID check out."""
     digest, size = desc["digest"], int(desc["size"])
     writer = content.writer("pull-" + digest, expected=digest)
+    if writer.offset > size:  # a kept partial longer than the blob cannot be its prefix
+        writer.truncate()
     staged = stage(snapshots, parent_chain_id)
     src = BlobStream(session, digest, size, writer, on_bytes, cancel)
     pre = Prefetch(src)
