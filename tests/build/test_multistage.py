@@ -3,6 +3,7 @@ COPY --from across them."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from helpers import steps
@@ -79,3 +80,13 @@ def test_target_builds_only_what_it_needs(dy, ctx, tags):
     out = dy.ok("build", "--target", "want", "-t", tag, d)
     assert "exit 3" not in out and "exit 4" not in out
     assert dy.ok("run", "--rm", tag) == "dep\n"
+
+
+def test_a_failing_stage_stops_the_others(dy, daemon, ctx):
+    d = ctx({"Dockerfile": "FROM busybox AS slow\nRUN echo slow-started; sleep 120\n\n"
+                           "FROM busybox AS bad\nRUN sleep 1; exit 9\n\n"
+                           "FROM busybox\nCOPY --from=slow /bin/sh /a\nCOPY --from=bad /bin/sh /b\n"})
+    r = dy("build", d, timeout=100)
+    assert r.returncode == 9
+    assert "returned a non-zero code: 9" in r.stderr.decode()
+    assert os.listdir(os.path.join(daemon.exec_root, "build", "runc")) == []
