@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -157,12 +158,13 @@ class Session:
             resp = self._send("GET", "/v2/", {}, None, pooled=True, auth=False)
         except (ssl.SSLError, ConnectionError, OSError) as e:
             if ep.scheme != "https" or not ep.insecure:
-                raise Unavailable(f'Get "{ep.base}/v2/": {_reason(e)}') from None
+                raise Unavailable(f'Get "{ep.base}/v2/": {_reason(e, ep.host)}') from None
             self.endpoint = Endpoint("http", ep.host, ep.mirror, ep.insecure, ep.prefix)
             try:
                 resp = self._send("GET", "/v2/", {}, None, pooled=True, auth=False)
             except OSError as e2:
-                raise Unavailable(f'Get "{self.endpoint.base}/v2/": {_reason(e2)}') from None
+                raise Unavailable(f'Get "{self.endpoint.base}/v2/": '
+                                  f'{_reason(e2, ep.host)}') from None
             if not ep.mirror:
                 self.options.remember_scheme(ep.host, "http")
         body = resp.read(1 << 16)
@@ -216,7 +218,7 @@ class Session:
             r = conn.getresponse()
             data = r.read(1 << 20)
         except OSError as e:
-            raise Unavailable(f'{method.capitalize()} "{url}": {_reason(e)}') from None
+            raise Unavailable(f'{method.capitalize()} "{url}": {_reason(e, u.netloc)}') from None
         finally:
             conn.close()
         if r.status != 200:
@@ -290,7 +292,8 @@ class Session:
                 resp = self._send(method, path, headers, body, pooled, scope=scope)
         except (OSError, http.client.HTTPException) as e:
             url = self.endpoint.base + path if path.startswith("/") else path
-            raise Unavailable(f'{method.capitalize()} "{url}": {_reason(e)}') from None
+            raise Unavailable(f'{method.capitalize()} "{url}": '
+                              f'{_reason(e, self.endpoint.host)}') from None
         if resp.status == 401 and replayable:
             chals = parse_challenges(resp.headers.get("WWW-Authenticate"))
             resp.read(1 << 16)
@@ -315,7 +318,10 @@ class Session:
         return self.endpoint.base + path
 
 
-def _reason(e: BaseException) -> str:
+def _reason(e: BaseException, host: str = "") -> str:
+    """Go's net/http wording, which is what docker users see and search for."""
+    if isinstance(e, socket.gaierror):
+        return f"dial tcp: lookup {host.rsplit(':', 1)[0] or 'host'}: no such host"
     if isinstance(e, ConnectionRefusedError):
         return "dial tcp: connect: connection refused"
     if isinstance(e, ssl.SSLError):
