@@ -9,6 +9,7 @@ import os
 import subprocess
 import threading
 
+import pytest
 from distkit import docker_archive, inspect, load_image, make_client, random_layers
 
 
@@ -277,3 +278,21 @@ def test_zstd_and_uncompressed_layers(dy, docker_registry):
     dy.ok("pull", ref)
     assert inspect(dy, ref)["RootFS"]["Layers"] == [sha(t) for t in tars]
     dy.ok("rmi", ref)
+
+
+def test_distribution_inspect_with_docker_py(daemon, dy, docker_registry):
+    import docker
+
+    reg = docker_registry.host
+    load_image(dy, docker_archive(f"{reg}/dpy/app:v1", random_layers([1000]), arch="arm64"))
+    dy.ok("push", f"{reg}/dpy/app:v1")
+    client = docker.DockerClient(base_url=daemon.host)
+    try:
+        data = client.images.get_registry_data(f"{reg}/dpy/app:v1")
+        assert data.id == inspect(dy, f"{reg}/dpy/app:v1")["RepoDigests"][0].split("@")[1]
+        assert data.has_platform("linux/arm64") and not data.has_platform("linux/amd64")
+        with pytest.raises(docker.errors.NotFound):
+            client.images.get_registry_data(f"{reg}/dpy/none:v1")
+    finally:
+        client.close()
+    dy.ok("rmi", f"{reg}/dpy/app:v1")

@@ -158,6 +158,13 @@ async def auth(request: web.Request) -> web.Response:
     return web.json_response(result)
 
 
+async def describe(request: web.Request) -> web.Response:
+    svc = service(request.app["engine"])
+    result = await asyncio.to_thread(svc.describe, request.match_info["name"], _auth(request))
+    return web.json_response(result)
+
+
 def register(r) -> None:
+    r.add("GET", "/distribution/{name:.+}/json", describe)
     r.add("POST", "/images/{name:.+}/push", push)
     r.add("POST", "/auth", auth)

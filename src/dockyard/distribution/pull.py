@@ -82,6 +82,11 @@ class Puller:
         for ep in self.options.endpoints(ref.domain):
             yield Session(self.options, ep, ref.path, auth, ("pull",))
 
+    def _origin(self, ref: _reference.Reference, auth: AuthConfig) -> Session:
+        """The registry itself, not a mirror (tag lists and descriptors must be current)."""
+        return Session(self.options, self.options.endpoints(ref.domain)[-1], ref.path, auth,
+                       ("pull",))
+
     def resolve(self, ref: _reference.Reference, auth: AuthConfig,
                 want: tuple[str, str, str], explicit_platform: bool) -> Resolved:
         """Mirrors first; a mirror that fails or lacks the image hands over to the next."""
@@ -275,6 +280,27 @@ class Puller:
                     _flights.pop(dg, None)
                 ev.set()
 
+    def describe(self, ref: _reference.Reference, auth: AuthConfig) -> dict:
+        """``GET /distribution/{name}/json``: the reference's descriptor and its platforms."""
+        ref = ref.with_default_tag()
+        session = self._origin(ref, auth)
+        try:
+            session.ping()
+            top = self._manifest(session, ref, ref.digest or ref.tag or "latest")
+            if top.is_index:
+                platforms = [{k: v for k, v in (d.get("platform") or {}).items()
+                              if k in ("os", "architecture", "variant", "os.version")}
+                             for d in top.doc["manifests"]]
+            else:
+                cfg = json.loads(self._blob_bytes(session, ref, top.config, _m.MAX_CONFIG))
+                platforms = [{k: cfg[k] for k in ("architecture", "os", "variant")
+                              if cfg.get(k)}]
+            return {"Descriptor": {"mediaType": top.media_type, "digest": top.digest,
+                                   "size": len(top.raw)},
+                    "Platforms": platforms}
+        finally:
+            session.close()
+
     # -- all tags -------------------------------------------------------------------------------
 
     def _pull_all(self, ref: _reference.Reference, auth: AuthConfig,
@@ -287,10 +313,7 @@ class Puller:
         return [self.pull_one(ref.with_tag(t), auth, platform) for t in tags]
 
     def list_tags(self, ref: _reference.Reference, auth: AuthConfig) -> list[str]:
-        session = next(iter(self._sessions(ref, auth)))
-        if session.endpoint.mirror:
-            session = Session(self.options, self.options.endpoints(ref.domain)[-1], ref.path,
-                              auth)
+        session = self._origin(ref, auth)
         try:
             session.ping()
             resp = session.request("GET", f"/v2/{ref.path}/tags/list?n=10000")

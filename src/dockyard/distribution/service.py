@@ -52,6 +52,11 @@ class DistributionService:
         pusher = Pusher(self.options, self.images, self.sources, Progress(emit), cancel)
         return pusher.push(name, tag, auth)
 
+    def describe(self, name: str, auth: AuthConfig) -> dict:
+        """``GET /distribution/{name}/json`` (docker-py's ``get_registry_data``)."""
+        puller = Puller(self.options, self.images, self.sources, Progress(lambda _m: None))
+        return puller.describe(_reference.parse(name, default_tag=False), auth)
+
     def login(self, auth: AuthConfig, server: str) -> dict:
         """``POST /auth``: check the credentials against the registry's ``/v2/``."""
         host = normalize_server(server)
