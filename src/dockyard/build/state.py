@@ -17,6 +17,7 @@ from ..image.store import host_platform
 from ..util import rfc3339_nano
 
 DEFAULT_SHELL = ["/bin/sh", "-c"]
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def canonical(config: dict) -> bytes:
@@ -39,7 +40,9 @@ class State:
     @classmethod
     def scratch(cls) -> State:
         os_name, arch, variant = host_platform()
-        cfg: dict = {"architecture": arch, "os": os_name, "config": {}}
+        # as Docker: an image built FROM scratch gets the default PATH
+        cfg: dict = {"architecture": arch, "os": os_name,
+                     "config": {"Env": [f"PATH={DEFAULT_PATH}"]}}
         if variant:
             cfg["variant"] = variant
         st = cls(cfg, [])
