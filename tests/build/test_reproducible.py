@@ -46,3 +46,12 @@ def test_without_epoch_rebuilds_differ(dy, ctx, tags):
     a = dy.ok("build", "--no-cache", "-t", tags(), d)
     b = dy.ok("build", "--no-cache", "-t", tags(), d)
     assert image_id(a) != image_id(b)
+
+
+def test_cache_made_without_epoch_is_not_used_with_one(dy, ctx, tags):
+    d = ctx({"Dockerfile": DOCKERFILE, "ctx.txt": "cached\n"})
+    t1, t2 = tags(), tags()
+    dy.ok("build", "-t", t1, d)
+    out = dy.ok("build", "--build-arg", "SOURCE_DATE_EPOCH=1700000000", "-t", t2, d)
+    assert "Using cache" not in out
+    assert dy.ok("run", "--rm", t2).split() == ["1700000000", "1700000000"]

@@ -144,8 +144,10 @@ class StageBuild:
 
     def _execute(self, plan: Step) -> None:
         b = self.builder
+        # the epoch changes times in configs and layers: part of every key when set
         key = step_key(self.state.image_id, plan.key_text, args=plan.args,
-                       sources=plan.sources)
+                       sources=plan.sources,
+                       extra="" if b.epoch is None else f"epoch={b.epoch}")
         if plan.cacheable and not b.options.no_cache:
             hit = b.cache.get(key)
             if hit is not None:
