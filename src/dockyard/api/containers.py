@@ -85,9 +85,10 @@ async def list_containers(request: web.Request) -> web.Response:
     if limit and limit > 0:
         items = items[:limit]
     out = [convert.container_summary(c, svc.size_rw(c) if size else None) for c in items]
+    snap = svc.networks.snapshot() if svc.networks is not None and items else None
     for c, doc in zip(items, out, strict=True):
-        doc["Ports"] = netviews.summary_ports(svc.networks, c)
-        doc["NetworkSettings"] = {"Networks": netviews.network_settings(svc.networks, c)
+        doc["Ports"] = netviews.summary_ports(svc.networks, c, snap)
+        doc["NetworkSettings"] = {"Networks": netviews.network_settings(svc.networks, c, snap)
                                   ["Networks"]}
     return web.json_response(out)
 

@@ -39,6 +39,8 @@ def network_json(svc, n, verbose: bool = True) -> dict:
                    "com.docker.network.driver.mtu": "1500"}
     containers = {}
     for ep in svc.endpoints_of(n.id):
+        if not ep.ip and n.driver == "bridge":
+            continue  # Docker lists the endpoints of running containers only
         try:
             c = svc.containers.repo.get(ep.container_id)
         except Exception:
@@ -77,8 +79,9 @@ def _ports_map(c, published) -> dict:
     return out
 
 
-def network_settings(svc, c) -> dict:
-    """Docker's NetworkSettings of a container (its endpoints, published ports)."""
+def network_settings(svc, c, snap: dict | None = None) -> dict:
+    """Docker's NetworkSettings of a container (its endpoints, published ports); ``snap``:
+    a svc.snapshot() shared by the containers of one listing."""
     networks = {}
     top = {"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "",
            "EndpointID": ""}
@@ -95,7 +98,8 @@ def network_settings(svc, c) -> dict:
                 networks[mode] = dict(empty_ep, NetworkID=n.id)
             except Exception:
                 pass
-        for ep, n in svc.container_endpoints(c.id):
+        eps = snap["endpoints"].get(c.id, []) if snap else svc.container_endpoints(c.id)
+        for ep, n in eps:
             live = bool(ep.ip) and c.running
             entry = dict(empty_ep, IPAMConfig=(ep.config.get("IPAMConfig") or None),
                          Aliases=ep.config.get("Aliases") or None, NetworkID=n.id)
@@ -109,7 +113,8 @@ def network_settings(svc, c) -> dict:
             networks[n.name] = entry
             if n.name == "bridge" and live:
                 top = {k: entry[k] for k in top}
-    published = svc.ports_of(c.id) if svc is not None else []
+    published = [] if svc is None else snap["ports"].get(c.id, []) if snap else \
+        svc.ports_of(c.id)
     pid = c.state.pid if c.running else 0
     return {
         "Bridge": "", "SandboxID": c.id if pid else "", "HairpinMode": False,
@@ -122,10 +127,11 @@ def network_settings(svc, c) -> dict:
     }
 
 
-def summary_ports(svc, c) -> list[dict]:
+def summary_ports(svc, c, snap: dict | None = None) -> list[dict]:
     """The Ports of ``GET /containers/json`` (what ps shows)."""
     out = []
-    published = svc.ports_of(c.id) if svc is not None and c.running else []
+    published = [] if svc is None or not c.running else snap["ports"].get(c.id, []) if snap \
+        else svc.ports_of(c.id)
     done = set()
     for p in published:
         out.append({"IP": p.host_ip, "PrivatePort": p.container_port,

@@ -658,6 +658,18 @@ class NetworkService:
                     out[ep.ifname] = val
         return out
 
+    def snapshot(self) -> dict:
+        """Every container's endpoints and ports in two queries (container listings)."""
+        eps: dict[str, list] = {}
+        for ep in self.store.endpoints():
+            n = self._nets.get(ep.network_id)
+            if n is not None:
+                eps.setdefault(ep.container_id, []).append((ep, n))
+        ports: dict[str, list[Port]] = {}
+        for p in self.store.ports():
+            ports.setdefault(p.container_id, []).append(p)
+        return {"endpoints": eps, "ports": ports}
+
     def ports_of(self, cid: str) -> list[Port]:
         return self.store.ports(cid)
 
