@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 from helpers import image_id, inspect
 
@@ -49,7 +50,8 @@ def test_without_epoch_rebuilds_differ(dy, ctx, tags):
 
 
 def test_cache_made_without_epoch_is_not_used_with_one(dy, ctx, tags):
-    d = ctx({"Dockerfile": DOCKERFILE, "ctx.txt": "cached\n"})
+    unique = DOCKERFILE.replace("FROM busybox\n", f"FROM busybox\nENV U={uuid.uuid4().hex}\n")
+    d = ctx({"Dockerfile": unique, "ctx.txt": "cached\n"})
     t1, t2 = tags(), tags()
     dy.ok("build", "-t", t1, d)
     out = dy.ok("build", "--build-arg", "SOURCE_DATE_EPOCH=1700000000", "-t", t2, d)
