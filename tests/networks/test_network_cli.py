@@ -135,3 +135,13 @@ def test_stats_show_network_io(cli, names):
     cli.ok("exec", name, "ping", "-c", "3", "-s", "1000", gw)
     out = cli.ok("stats", "--no-stream", "--format", "{{.NetIO}}", name).strip()
     assert out and not out.startswith("0B /"), out
+
+
+def test_ps_filters_by_network_and_published_port(cli, names, nets):
+    net, a, b, port = nets(), names(), names(), free_port()
+    cli.ok("network", "create", net)
+    cli.ok("run", "-d", "--name", a, "--network", net, "busybox", "sleep", "60")
+    cli.ok("run", "-d", "--name", b, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "60")
+    assert cli.ok("ps", "--format", "{{.Names}}", "--filter", f"network={net}").split() == [a]
+    assert cli.ok("ps", "--format", "{{.Names}}", "--filter", f"publish={port}").split() == [b]
+    assert cli.ok("ps", "--format", "{{.Names}}", "--filter", "expose=80").split() == [b]

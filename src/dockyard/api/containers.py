@@ -52,6 +52,21 @@ def _matches(svc, c, f: dict[str, list[str]], images) -> bool:
                 raise InvalidArgument(f"Unrecognised filter value for health: {v}")
         if ((c.state.health or {}).get("Status") or "none") not in f["health"]:
             return False
+    if "network" in f and svc.networks is not None:
+        mine = {(n.name, n.id) for _ep, n in svc.networks.container_endpoints(c.id)}
+        mode = c.host_config.get("NetworkMode") or ""
+        if mode in ("host", "none"):
+            mine.add((mode, svc.networks.get(mode).id))
+        if not any(v == name or nid.startswith(v) for v in f["network"] for name, nid in mine):
+            return False
+    if "publish" in f or "expose" in f:
+        ports = netviews.summary_ports(svc.networks, c)
+        for key, field in (("publish", "PublicPort"), ("expose", "PrivatePort")):
+            for v in f.get(key, []):
+                port, _, proto = v.partition("/")
+                if not any(str(p.get(field)) == port and p["Type"] == (proto or "tcp")
+                           for p in ports):
+                    return False
     if "ancestor" in f:
         ok = False
         for v in f["ancestor"]:
