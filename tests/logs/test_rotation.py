@@ -64,10 +64,11 @@ def test_rotation_keeps_max_file_files_in_order(cli, daemon, names):
     secs = calendar.timegm(time.strptime(pick[:19], "%Y-%m-%dT%H:%M:%S"))
     frac = pick[19:].rstrip("Z")
     since = f"{secs}{frac}"
+    # conmon stamps what it reads at once with one time: lines can share a stamp.
     after = _numbers(cli.ok("logs", "--since", since, name))
-    assert after == got[3:]
+    assert after == [k for k, st in zip(got, stamps, strict=True) if st >= pick]
     before = _numbers(cli.ok("logs", "--until", since, name))
-    assert before == got[:4]
+    assert before == [k for k, st in zip(got, stamps, strict=True) if st <= pick]
 
 
 def test_follow_crosses_rotations(daemon, names):
