@@ -207,10 +207,11 @@ class Puller:
                     s, tar_size = futures[i].result()
                     lid = short(layers[i]["digest"])
                     size = int(layers[i]["size"])
-                    if s is not None:
+                    if tar_size:
                         self.progress.bytes(lid, "Extracting", size, size, force=True)
-                        s.commit(chain_ids[i])
                         self.images.record_diff_size(diff_ids[i], tar_size)
+                    if s is not None:
+                        s.commit(chain_ids[i])
                     self.progress.status("Pull complete", lid)
             except BaseException:
                 self.cancel.set()
@@ -249,10 +250,6 @@ class Puller:
                 raise Cancelled("pull cancelled")
             if self.snapshots.has_layer(chain_id):
                 return None, 0
-            if self.content.has(dg):
-                self.progress.status("Verifying Checksum", lid)
-                self.progress.status("Download complete", lid)
-                return unpack_local(self.content, self.snapshots, dg, diff_id, parent)
             with _flights_lock:
                 ev = _flights.get(dg)
                 owner = ev is None
@@ -266,19 +263,32 @@ class Puller:
                         raise Cancelled("pull cancelled")
                 continue
             try:
-                if self.content.has(dg):  # finished between our check and the flight
-                    return unpack_local(self.content, self.snapshots, dg, diff_id, parent)
-                return download_and_unpack(
-                    self.content, self.snapshots, session, desc, diff_id, parent,
-                    lambda cur: self.progress.bytes(lid, "Downloading", cur, total),
-                    lambda: (self.progress.bytes(lid, "Downloading", total, total, True),
-                             self.progress.status("Verifying Checksum", lid),
-                             self.progress.status("Download complete", lid)),
-                    self.cancel)
-            finally:
+                if self.content.has(dg):
+                    self.progress.status("Verifying Checksum", lid)
+                    self.progress.status("Download complete", lid)
+                    got = unpack_local(self.content, self.snapshots, dg, diff_id, parent)
+                else:
+                    got = download_and_unpack(
+                        self.content, self.snapshots, session, desc, diff_id, parent,
+                        lambda cur: self.progress.bytes(lid, "Downloading", cur, total),
+                        lambda: (self.progress.bytes(lid, "Downloading", total, total, True),
+                                 self.progress.status("Verifying Checksum", lid),
+                                 self.progress.status("Download complete", lid)),
+                        self.cancel)
+                return self._commit_early(got, parent, chain_id)
+            finally:  # after the commit: a concurrent pull then finds the layer itself
                 with _flights_lock:
                     _flights.pop(dg, None)
                 ev.set()
+
+    def _commit_early(self, got: tuple[StagedLayer, int], parent: str | None,
+                      chain_id: str) -> tuple[StagedLayer | None, int]:
+        """Publish at once when the parent is there, else leave it to the in-order loop."""
+        staged, size = got
+        if parent is None or self.snapshots.has_layer(parent):
+            staged.commit(chain_id)
+            return None, size
+        return staged, size
 
     def describe(self, ref: _reference.Reference, auth: AuthConfig) -> dict:
         """``GET /distribution/{name}/json``: the reference's descriptor and its platforms."""
