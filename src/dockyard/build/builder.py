@@ -9,6 +9,7 @@ tags nothing and leaves no step container behind.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import shutil
 import tempfile
@@ -27,6 +28,12 @@ from .output import Output
 from .stage import StageBuild, short
 from .state import State
 from .step import StepFailed
+
+
+class _NoNetwork:
+    """none, host: the runner makes (or shares) the namespace itself."""
+
+    netns_path = hosts = resolv = None
 
 
 class BuildCancelled(DockyardError):
@@ -77,6 +84,15 @@ class Build:
         self.output: Output = Output(emit, [], options.quiet)
 
     # -- services the stages use ------------------------------------------------------------
+
+    def step_network(self, cid: str, mode: str):
+        """The network of a RUN step: the default bridge, or nothing to set up."""
+        networks = getattr(self.svc.engine, "networks", None)
+        if mode in ("default", "bridge") and networks is not None:
+            from .netns import StepNetwork
+
+            return StepNetwork(networks, cid, self.options.extra_hosts)
+        return contextlib.nullcontext(_NoNetwork)
 
     def is_cancelled(self) -> bool:
         return self._cancel.is_set()

@@ -55,6 +55,9 @@ class RunRequest:
     cpu_shares: int = 0
     shm_size: int = 0
     cancelled: Callable[[], bool] | None = None  # checked once the process is known
+    netns_path: str | None = None  # a namespace made for the step (default network)
+    hosts: bytes | None = None     # /etc/hosts and /etc/resolv.conf decided by the network
+    resolv: bytes | None = None
 
 
 def _resolv_conf() -> bytes:
@@ -76,14 +79,14 @@ class StepRunner:
         self._procs: dict[str, subprocess.Popen] = {}
         self._lock = threading.Lock()
 
-    def _etc_files(self, bundle: str, hostname: str, extra_hosts: list[str]) -> list[dict]:
+    def _etc_files(self, bundle: str, hostname: str, req: RunRequest) -> list[dict]:
         hosts = _HOSTS + f"127.0.0.1\t{hostname}\n"
-        for h in extra_hosts:
+        for h in req.extra_hosts:
             name, _, addr = h.partition(":")
             if name and addr:
                 hosts += f"{addr}\t{name}\n"
-        files = {"hosts": hosts.encode(), "hostname": f"{hostname}\n".encode(),
-                 "resolv.conf": _resolv_conf()}
+        files = {"hosts": req.hosts or hosts.encode(), "hostname": f"{hostname}\n".encode(),
+                 "resolv.conf": req.resolv or _resolv_conf()}
         mounts = []
         for name, data in files.items():
             path = os.path.join(bundle, name)
@@ -100,8 +103,8 @@ class StepRunner:
         os.makedirs(bundle, mode=0o700)
         try:
             hostname = req.cid[:12]
-            mounts = self._etc_files(bundle, hostname, req.extra_hosts) + list(req.mounts)
-            netns = None
+            mounts = self._etc_files(bundle, hostname, req) + list(req.mounts)
+            netns = req.netns_path
             if req.network == "host":
                 netns = f"/proc/{os.getpid()}/ns/net"
             opts = SpecOptions(

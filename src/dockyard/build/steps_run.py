@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import os
 
@@ -80,6 +81,7 @@ def plan_run(sb, ins) -> Step:
             maker = MountMaker(context_dir=b.context_dir, cache_root=b.cache_mount_root,
                                secrets=b.secrets, tmp_dir=ws.dir,
                                source_root=lambda frm: b.view(b.resolve_from(sb, frm)))
+            stack = contextlib.ExitStack()
             try:
                 oci = [o for o in (maker.oci(m) for m in mounts) if o is not None]
                 if script_file is not None:
@@ -99,6 +101,8 @@ def plan_run(sb, ins) -> Step:
                                  cpu_shares=b.options.cpu_shares, shm_size=b.options.shm_size,
                                  cancelled=b.is_cancelled)
                 b.check_cancelled()
+                net = stack.enter_context(b.step_network(cid, network or "default"))
+                req.netns_path, req.hosts, req.resolv = net.netns_path, net.hosts, net.resolv
                 b.step_started(cid)
                 decoder = codecs.getincrementaldecoder("utf-8")("replace")
                 try:
@@ -115,6 +119,7 @@ def plan_run(sb, ins) -> Step:
                     b.step_ended(cid)
                 b.check_cancelled()
             finally:
+                stack.close()
                 maker.cleanup()
             if code != 0:
                 raise StepFailed(f"The command '{' '.join(argv)}' returned a non-zero code: "
