@@ -7,7 +7,7 @@ The CLI reads them and sends them to the daemon in ``X-Registry-Auth``, as docke
 
 from __future__ import annotations
 
-import base64
+import binascii
 import os
 
 from dockyard.cli.base import CLIError
@@ -18,6 +18,17 @@ if TYPE_CHECKING:
     from typing import Any
 
 HUB_SERVER = "https://index.docker.io/v1/"
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64(data: bytes, urlsafe: bool = False) -> str:
+    """base64 via binascii: the ``base64`` module imports ``re`` (CLI start-up)."""
+    out = binascii.b2a_base64(data, newline=False)
+    return (out.translate(_URLSAFE) if urlsafe else out).decode()
+
+
+def _unb64(text: str) -> bytes:
+    return binascii.a2b_base64(text.encode())
 
 
 def config_dir() -> str:
@@ -150,8 +161,8 @@ def get(registry: str) -> dict[str, str]:
     out = {"serveraddress": key}
     if entry.get("auth"):
         try:
-            user, _, pw = base64.b64decode(str(entry["auth"])).decode().partition(":")
-        except ValueError:
+            user, _, pw = _unb64(str(entry["auth"])).decode().partition(":")
+        except (ValueError, binascii.Error):
             raise CLIError(f"invalid auth for {key} in {config_path()}", 1) from None
         out.update(username=user, password=pw)
     if entry.get("identitytoken"):
@@ -164,7 +175,7 @@ def header_for(image_or_registry: str, is_image: bool = True) -> dict[str, str]:
     reg = registry_of(image_or_registry) if is_image else image_or_registry
     creds = get(reg)
     raw = dumps(creds).encode()
-    return {"X-Registry-Auth": base64.urlsafe_b64encode(raw).decode()}
+    return {"X-Registry-Auth": _b64(raw, urlsafe=True)}
 
 
 def store(server: str, username: str, password: str, identity_token: str = "") -> str | None:
@@ -181,7 +192,7 @@ def store(server: str, username: str, password: str, identity_token: str = "") -
     auths = doc.setdefault("auths", {})
     for k in [k for k in auths if server_key(k) == key and k != key]:
         del auths[k]
-    entry: dict[str, str] = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
+    entry: dict[str, str] = {"auth": _b64(f"{username}:{password}".encode())}
     if identity_token:
         entry = {"identitytoken": identity_token}
     auths[key] = entry
