@@ -61,7 +61,11 @@ async def _stream(request: web.Request, job: Callable[[Callable[[dict], None],
             loop.call_soon_threadsafe(queue.put_nowait, (_DONE, e))
 
     threading.Thread(target=run, name="distribution", daemon=True).start()
-    first = await queue.get()
+    try:
+        first = await queue.get()
+    except asyncio.CancelledError:  # the client went away before any output
+        cancel.set()
+        raise
     if isinstance(first, tuple) and first[0] is _DONE and first[1] is not None:
         _raise(first[1])
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
