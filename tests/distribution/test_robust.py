@@ -296,3 +296,16 @@ def test_distribution_inspect_with_docker_py(daemon, dy, docker_registry):
     finally:
         client.close()
     dy.ok("rmi", f"{reg}/dpy/app:v1")
+
+
+def test_max_concurrent_downloads(option_daemon, workdir, docker_registry):
+    d = option_daemon("--max-concurrent-downloads", "1")
+    dy = make_client("dockyard", d, workdir)
+    ref = f"{docker_registry.host}/limit/app:v1"
+    _push_random(dy, ref, [10_000, 10_000, 10_000])
+    out = dy.ok("pull", ref)
+    assert out.count("Pulling fs layer") == 3 and out.count(": Waiting") == 2, out
+    r = subprocess.run([*dy.argv[:1], "daemon", "--root", os.path.join(workdir, "r"),
+                        "-H", f"unix://{workdir}/x.sock", "--max-concurrent-downloads", "0"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "at least 1" in r.stderr
