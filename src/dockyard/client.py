@@ -414,8 +414,10 @@ class Client:
         except OSError as err:
             raise ConnectFailed(self.host, err.strerror or str(err)) from None
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        from dockyard.tlsconn import TLSSocket
+
         try:
-            sock = ctx.wrap_socket(raw, server_hostname=self._address[0])
+            sock = TLSSocket(raw, ctx, self._address[0])
         except ssl.SSLCertVerificationError as err:
             raw.close()
             raise ClientError(f"error during connect: tls: failed to verify certificate: "

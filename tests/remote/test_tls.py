@@ -28,6 +28,32 @@ def test_valid_client_certificate_runs_a_container_over_tcp_tls(tls_daemon, pki)
     assert r.stdout == b"hello over tls\n"
 
 
+def test_streams_over_tls_stdin_half_close_large_output_and_cp(tls_daemon, pki, tmp_path):
+    """stdin then EOF (a TLS close_notify) with the output still read after it; output larger
+    than a TLS record; a 2 MB file copied in and out."""
+    base = ["-H", tls_daemon.tcp, *_tls_flags(pki, pki.cert, pki.key)]
+    r = run_cli(*base, "run", "-i", "--rm", "busybox", "sh", "-c", "cat; echo after-eof",
+                input=b"line one\nline two\n")
+    assert r.returncode == 0, r.stderr.decode()
+    assert r.stdout == b"line one\nline two\nafter-eof\n"
+    r = run_cli(*base, "run", "--rm", "busybox", "sh", "-c",
+                "head -c 300000 /dev/zero | tr '\\0' x; echo; echo END")
+    assert r.returncode == 0 and len(r.stdout) == 300005 and r.stdout.endswith(b"\nEND\n")
+    blob = os.urandom(2 << 20)
+    (tmp_path / "blob").write_bytes(blob)
+    name = "tlscp"
+    assert run_cli(*base, "run", "-d", "--name", name, "busybox", "sleep", "60").returncode == 0
+    try:
+        assert run_cli(*base, "cp", str(tmp_path / "blob"), f"{name}:/blob").returncode == 0
+        r = run_cli(*base, "exec", name, "wc", "-c", "/blob")
+        assert r.stdout.split()[0] == str(len(blob)).encode()
+        r = run_cli(*base, "cp", f"{name}:/blob", str(tmp_path / "back"))
+        assert r.returncode == 0, r.stderr
+        assert (tmp_path / "back").read_bytes() == blob
+    finally:
+        run_cli(*base, "rm", "-f", name)
+
+
 def test_environment_selects_host_and_certificates(tls_daemon, pki):
     """DOCKER_HOST + DOCKER_TLS_VERIFY + DOCKER_CERT_PATH (ca.pem, cert.pem, key.pem)."""
     r = run_cli("run", "--name", "envtls", "busybox", "true",

@@ -1,0 +1,115 @@
+"""A client TLS connection with the two things ``ssl.SSLSocket`` lacks for Docker's streams.
+
+1. Half-close. Attach and exec send stdin, then close their side and keep reading the
+   output. On TLS that is a close_notify alert while the connection stays readable (Go's
+   ``tls.Conn.CloseWrite``, what the docker CLI does). ``SSLSocket.shutdown`` instead drops
+   the TLS layer, so every byte read after it would be ciphertext.
+2. No hidden buffer. The CLI ``select()``s on the socket; ``SSLSocket.recv`` may leave
+   decrypted bytes inside OpenSSL where ``select`` cannot see them. ``recv`` here returns
+   everything already decrypted.
+
+It drives an ``ssl.SSLObject`` over memory BIOs on a plain blocking socket, so the bytes on
+the wire are exactly what the TLS state machine says.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+_CHUNK = 65536
+
+
+class TLSSocket:
+    """The subset of the socket interface the client uses: recv, sendall, shutdown, close,
+    fileno, settimeout."""
+
+    def __init__(self, raw: socket.socket, ctx: ssl.SSLContext, server_hostname: str):
+        self.raw = raw
+        self._in = ssl.MemoryBIO()
+        self._out = ssl.MemoryBIO()
+        self._obj = ctx.wrap_bio(self._in, self._out, server_side=False,
+                                 server_hostname=server_hostname)
+        self._eof = False  # the TLS stream ended (close_notify, or a ragged end)
+        self._raw_eof = False  # the socket ended
+        self._handshake()
+
+    # wire
+    def _flush(self) -> None:
+        data = self._out.read()
+        if data:
+            self.raw.sendall(data)
+
+    def _feed(self) -> bool:
+        """Move bytes from the socket into OpenSSL; False at the end of the stream."""
+        data = self.raw.recv(_CHUNK)
+        if not data:
+            self._in.write_eof()
+            return False
+        self._in.write(data)
+        return True
+
+    def _handshake(self) -> None:
+        while True:
+            try:
+                self._obj.do_handshake()
+                self._flush()
+                return
+            except ssl.SSLWantReadError:
+                self._flush()
+                if not self._feed():
+                    raise ssl.SSLEOFError(
+                        "the daemon closed the connection in the handshake") from None
+
+    # socket interface
+    def version(self) -> str | None:
+        return self._obj.version()
+
+    def fileno(self) -> int:
+        return self.raw.fileno()
+
+    def settimeout(self, value: float | None) -> None:
+        self.raw.settimeout(value)
+
+    def recv(self, _bufsize: int = _CHUNK) -> bytes:
+        """Everything decrypted so far (blocking for the first bytes); b"" at the end."""
+        while True:
+            chunks = []
+            try:
+                while True:
+                    piece = self._obj.read(_CHUNK)
+                    if not piece:  # the peer's close_notify (read reports it as b"")
+                        self._eof = True
+                        break
+                    chunks.append(piece)
+            except ssl.SSLWantReadError:
+                pass
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                self._eof = True
+            self._flush()  # post-handshake messages (key updates) may need an answer
+            if chunks:
+                return b"".join(chunks)
+            if self._eof or self._raw_eof:
+                return b""
+            self._raw_eof = not self._feed()  # at EOF OpenSSL is told, and says how it ended
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = self._obj.write(view)
+            view = view[n:]
+            self._flush()
+
+    def shutdown(self, how: int) -> None:
+        """SHUT_WR: send close_notify and keep reading (OpenSSL allows reading after it)."""
+        if how == socket.SHUT_RD:
+            self.raw.shutdown(how)
+            return
+        try:
+            self._obj.unwrap()
+        except (ssl.SSLWantReadError, ssl.SSLError):
+            pass  # close_notify is queued; the peer's own comes later, with its last bytes
+        self._flush()
+
+    def close(self) -> None:
+        self.raw.close()
