@@ -20,14 +20,17 @@ dy=${DOCKYARD:-$here/.venv/bin/dockyard}
 
 base=$(mktemp -d "${BENCH_ROOT_PARENT:-/var/lib}/dybuild-XXXXXX")
 sock=$base/dockyard.sock
+# its own bridge too: daemons sharing the default one delete it under each other
 "$dy" daemon --root "$base/root" --exec-root "$base/exec" -H "unix://$sock" \
-  --cgroup-parent "dybuild-${base##*-}" >"$base/daemon.log" 2>&1 &
+  --cgroup-parent "dybuild-${base##*-}" --bridge-name "dyb${base##*-}" \
+  --bip "${BENCH_BIP:-172.31.252.1/24}" >"$base/daemon.log" 2>&1 &
 daemon_pid=$!
 cleanup() {
   kill "$daemon_pid" 2>/dev/null || true
   wait "$daemon_pid" 2>/dev/null || true
   grep " $base" /proc/self/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l || true
   rm -rf "$base"
+  ip link del "dyb${base##*-}" 2>/dev/null || true
   for cg in /sys/fs/cgroup/*/"dybuild-${base##*-}"; do
     [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
   done

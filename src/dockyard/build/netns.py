@@ -14,7 +14,7 @@ import subprocess
 import time
 from types import SimpleNamespace
 
-from ..errors import InvalidArgument, NotFound, RuntimeFailure
+from ..errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
 
 _HOLDER = ["setpriv", "--pdeathsig", "KILL", "--", "unshare", "--net", "--", "sleep",
            "infinity"]
@@ -36,8 +36,10 @@ def _loopback_up(pid: int) -> None:
 class StepNetwork:
     """Context manager: ``netns_path``, ``hosts`` and ``resolv`` for one step."""
 
-    def __init__(self, networks, cid: str, extra_hosts: list[str]):
+    def __init__(self, networks, cid: str, extra_hosts: list[str],
+                 warn=None):
         self.networks = networks
+        self.warn = warn  # callable(text): a line in the build output
         self.cid = cid
         self.host = {"NetworkMode": "default", "ExtraHosts": list(extra_hosts)}
         self.netns_path: str | None = None
@@ -60,6 +62,14 @@ class StepNetwork:
             pid = self._hold()
             _loopback_up(pid)  # runc brings lo up only in namespaces it makes itself
             self.networks.attach(c, pid, plan)
+        except (RuntimeFailure, NotFound, Conflict) as e:
+            # the bridge is broken (deleted under the daemon, ...): the step still runs, with
+            # loopback only, and says so, rather than failing a build that needs no network
+            self.__exit__()
+            if self.warn is not None:
+                self.warn(f"[Warning] the default network is unavailable ({e}); this step "
+                          "runs with loopback only\n")
+            return self
         except BaseException:
             self.__exit__()
             raise

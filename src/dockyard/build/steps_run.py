@@ -101,7 +101,7 @@ def plan_run(sb, ins) -> Step:
                                  cpu_shares=b.options.cpu_shares, shm_size=b.options.shm_size,
                                  cancelled=b.is_cancelled)
                 b.check_cancelled()
-                net = stack.enter_context(b.step_network(cid, network or "default"))
+                net = stack.enter_context(b.step_network(cid, network or "default", sb.out))
                 req.netns_path, req.hosts, req.resolv = net.netns_path, net.hosts, net.resolv
                 b.step_started(cid)
                 decoder = codecs.getincrementaldecoder("utf-8")("replace")
