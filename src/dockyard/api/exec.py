@@ -74,8 +74,8 @@ async def start(request: web.Request) -> web.StreamResponse:
     finally:
         if stdin_task:
             stdin_task.cancel()
+        conn.close()  # the client's EOF first: it asks for the exit code next
         svc.finish(ex)
-        conn.close()
     return conn.response
 
 
