@@ -20,7 +20,6 @@ from dockyard.client import (
     ClientError,
     dumps,
     error_message,
-    loads_stream,
     quote,
 )
 
@@ -560,25 +559,15 @@ def split_image(image: str) -> tuple[str, str]:
 # --- pull and create ------------------------------------------------------------------------
 
 
-def pull(client: Client, image: str, quiet: bool = False) -> None:
-    """``POST /images/create?fromImage=`` and show its progress on stderr."""
-    repo, tag = split_image(image)
-    resp = client.request("POST", "/images/create", {"fromImage": repo, "tag": tag})
-    pending = ""
-    for chunk in resp.stream():
-        pending += chunk.decode("utf-8", "replace")
-        cut = pending.rfind("\n")
-        if cut < 0 and not pending.rstrip().endswith("}"):
-            continue
-        text, pending = (pending[:cut + 1], pending[cut + 1:]) if cut >= 0 else (pending, "")
-        for msg in loads_stream(text):
-            if not isinstance(msg, dict):
-                continue
-            if msg.get("error"):
-                raise APIError(500, str(msg["error"]))
-            if not quiet and msg.get("status") and not msg.get("progressDetail"):
-                prefix = f"{msg['id']}: " if msg.get("id") else ""
-                err(prefix + str(msg["status"]))
+def pull(client: Client, image: str, quiet: bool = False, platform: str | None = None) -> None:
+    """Pull a missing image as ``docker run`` does: stored credentials, progress bars on stderr;
+    a failed pull is a daemon error (exit 125)."""
+    from dockyard.cli.distribution import pull_image
+
+    try:
+        pull_image(client, image, platform, quiet)
+    except CLIError as e:
+        raise APIError(500, e.message or "pull failed") from None
 
 
 def create(client: Client, body: dict[str, Any], name: str | None, platform: str | None,
@@ -589,14 +578,14 @@ def create(client: Client, body: dict[str, Any], name: str | None, platform: str
     payload = dumps(body).encode()
     headers = {"Content-Type": "application/json"}
     if pull_policy == "always":
-        pull(client, image, quiet)
+        pull(client, image, quiet, platform)
     try:
         return client.request("POST", "/containers/create", query, payload, headers).json()
     except APIError as e:
         if e.status != 404 or pull_policy == "never":
             raise
     err(f"Unable to find image '{tagged(image)}' locally")
-    pull(client, image, quiet)
+    pull(client, image, quiet, platform)
     return client.request("POST", "/containers/create", query, payload, headers).json()
 
 
