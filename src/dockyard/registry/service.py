@@ -155,17 +155,17 @@ class Registry:
         if is_digest_ref(reference):
             return check_digest(reference)
         if not _TAG_RE.match(reference):  # cannot exist; the spec's conformance wants 404
-            raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {reference[:200]!r}")
+            raise RegistryError("MANIFEST_UNKNOWN", "manifest unknown", detail={"Reference": reference[:200]})
         dg = self.index.tag_digest(repo, reference)
         if dg is None:
-            raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
+            raise RegistryError("MANIFEST_UNKNOWN", "manifest unknown", detail={"Reference": reference})
         return dg
 
     def manifest_row(self, repo: str, reference: str) -> ManifestRow:
         dg = self.resolve(repo, reference)
         row = self.index.manifest(repo, dg)
         if row is None:
-            raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
+            raise RegistryError("MANIFEST_UNKNOWN", "manifest unknown", detail={"Reference": reference})
         return row
 
     def get_manifest(self, repo: str, reference: str) -> Manifest:
@@ -173,7 +173,7 @@ class Registry:
         try:
             body = self.driver.get_content(layout.blob_data(row.digest))
         except NotFound:
-            raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}") from None
+            raise RegistryError("MANIFEST_UNKNOWN", "manifest unknown", detail={"Reference": reference}) from None
         return Manifest(row.digest, row.media_type, body)
 
     def put_manifest(self, repo: str, reference: str, body: bytes,
@@ -230,10 +230,10 @@ class Registry:
         if is_digest_ref(reference):
             check_digest(reference)
             if not self.index.delete_manifest(repo, reference):
-                raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
+                raise RegistryError("MANIFEST_UNKNOWN", "manifest unknown", detail={"Reference": reference})
         else:
             if not _TAG_RE.match(reference) or not self.index.delete_tag(repo, reference):
-                raise RegistryError("MANIFEST_UNKNOWN", f"manifest unknown: {reference}")
+                raise RegistryError("MANIFEST_UNKNOWN", "manifest unknown", detail={"Reference": reference})
 
     # -- discovery -------------------------------------------------------------------------------
 
