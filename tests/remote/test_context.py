@@ -83,3 +83,15 @@ def test_context_errors(tmp_path):
     assert run_cli("context", "use", "nope", env=env).returncode == 1
     assert run_cli("context", "--help", env=env).returncode == 0
     assert run_cli("context", "create", "--help", env=env).returncode == 0
+
+
+def test_default_context_follows_the_environment(tls_daemon, pki, tmp_path):
+    """--context default means DOCKER_HOST (and its TLS variables), as in docker."""
+    env = {"DOCKER_CONFIG": str(tmp_path)}
+    _create(str(tmp_path), tls_daemon, pki, "other")
+    assert run_cli("context", "use", "other", env=env).returncode == 0
+    r = run_cli("--context", "default", "ps", "-q",
+                env={**env, "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert r.returncode == 1 and b"/nonexistent.sock" in r.stderr
+    r = run_cli("ps", "-q", env={**env, "DOCKER_HOST": tls_daemon.host})
+    assert r.returncode == 0, r.stderr  # DOCKER_HOST wins over the current context

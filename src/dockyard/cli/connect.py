@@ -75,11 +75,11 @@ def resolve_endpoint(flag: str | None) -> tuple[str, TLSConfig | None, bool]:
     context = GLOBAL_FLAGS.get("context")
     if flag:
         return flag, tls_from_flags(), False
-    if not context:
+    if not context or context == "default":  # the default context is the environment's
         for value in (os.environ.get("DOCKYARD_HOST"), os.environ.get("DOCKER_HOST")):
             if value:
                 return value, tls_from_flags(), False
-        context = os.environ.get("DOCKER_CONTEXT") or _current_context()
+        context = context or os.environ.get("DOCKER_CONTEXT") or _current_context()
     if context and context != "default":
         from dockyard.cli.context import load_endpoint
 
