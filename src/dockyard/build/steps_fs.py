@@ -12,13 +12,12 @@ import tempfile
 
 from ..errors import DockyardError, InvalidArgument, NotFound
 from . import copy as _copy
+from . import shell as _shell
 from .fetch import download, is_url, url_filename
 from .fsutil import mkdir_all
 from .step import Step, StepFailed
 from .steps_meta import NOP
 from .workspace import Workspace
-
-_VAR = re.compile(r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 
 
 def _flag(sb, ins, name: str) -> str | None:
@@ -44,10 +43,6 @@ def plan_workdir(sb, ins) -> Step:
             return ws.layer(b.epoch)
 
     return Step("WORKDIR " + new, NOP + " WORKDIR " + new, apply=apply, act=act)
-
-
-def _heredoc_text(content: str, env: dict[str, str]) -> str:
-    return _VAR.sub(lambda m: env.get(m.group(1) or m.group(2), ""), content)
 
 
 def plan_copy(sb, ins, add: bool = False) -> Step:
@@ -103,7 +98,7 @@ def plan_copy(sb, ins, add: bool = False) -> Step:
         b.track_tmp(stage)
         names = []
         for h in docs:
-            text = _heredoc_text(h.content, env) if h.expand else h.content
+            text = _shell.expand_heredoc(h.content, env) if h.expand else h.content
             with open(os.path.join(stage, h.name), "w") as f:
                 f.write(text)
             os.chmod(os.path.join(stage, h.name), 0o644)
