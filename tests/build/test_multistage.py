@@ -90,3 +90,9 @@ def test_a_failing_stage_stops_the_others(dy, daemon, ctx):
     assert r.returncode == 9
     assert "returned a non-zero code: 9" in r.stderr.decode()
     assert os.listdir(os.path.join(daemon.exec_root, "build", "runc")) == []
+
+
+def test_global_args_are_numbered_steps(dy, ctx, tags):
+    d = ctx({"Dockerfile": "ARG BASE=busybox\nFROM $BASE\nRUN true\n"})
+    out = dy.ok("build", "-t", tags(), d)
+    assert "Step 1/3 : ARG BASE=busybox\nStep 2/3 : FROM $BASE\n" in out

@@ -281,7 +281,7 @@ class Build:
             needed.add(i)
             todo.extend(self._deps(stages[i]))
         order = sorted(needed)
-        first = 1
+        first = 1 + len(self.df.global_args)  # docker numbers the ARGs before FROM too
         for i in order:
             self._step_no[i] = first - 1
             n = 1 + len(stages[i].instructions)
@@ -325,6 +325,8 @@ class Build:
         self.output = Output(self.emit, order, self.options.quiet)
         for t in self.options.tags:
             self.images.parse_tag(t)
+        for n, ins in enumerate(self.df.global_args, 1):
+            self.output.stream(None, f"Step {n}/{self.total_steps} : {ins.original}\n")
         try:
             final = self._run_stages(order)
             return self._finish(final)
