@@ -177,6 +177,7 @@ class _PaddedTar:
 
 async def build(request: web.Request) -> web.StreamResponse:
     from ..build.builder import build_json_error
+    from ..build.step import StepFailed
 
     q = request.query
     if q.get("remote"):
@@ -212,6 +213,8 @@ async def build(request: web.Request) -> web.StreamResponse:
 
     def started(b) -> None:
         state["build"] = b
+        if state["broken"]:  # the client went away while the context was coming in
+            b.cancel()
 
     async def watch_client() -> None:
         """aiohttp does not cancel a handler when its client goes: look for it, so a build
@@ -240,7 +243,7 @@ async def build(request: web.Request) -> web.StreamResponse:
                 state["build"].cancel()
             raise
         except Exception as e:  # noqa: BLE001 - the daemon survives any build failure
-            if not isinstance(e, DockyardError):
+            if not isinstance(e, DockyardError | StepFailed):
                 log.exception("build failed")
             if not resp.prepared:
                 raise
