@@ -146,3 +146,16 @@ def test_builder_prune_empties_the_cache(dy, ctx, tags):
     out = dy.ok("builder", "prune", "-a", "-f")
     assert "Total reclaimed space" in out
     assert hits(build(dy, "-t", tag, d)) == [False]
+
+
+def test_builder_prune_without_all_keeps_what_images_use(dy, ctx, tags):
+    u = uuid.uuid4().hex
+    kept = ctx({"Dockerfile": f"FROM busybox\nRUN echo {u} > /kept\n"})
+    dropped = ctx({"Dockerfile": f"FROM busybox\nRUN echo {u} > /dropped\n"})
+    tag, gone = tags(), tags()
+    dy.ok("build", "-t", tag, kept)
+    dy.ok("build", "-t", gone, dropped)
+    dy.ok("rmi", gone)
+    dy.ok("builder", "prune", "-f")
+    assert hits(build(dy, "-t", tag, kept)) == [True]
+    assert hits(build(dy, "-t", gone, dropped)) == [False]

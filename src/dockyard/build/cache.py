@@ -99,13 +99,16 @@ class BuildCache:
              new_layer_size, now, now))
 
     def prune(self, all_: bool = False,
-              keep_ids: set[str] | None = None) -> tuple[list[str], int]:
-        """Drop cache rows; without ``all_`` only rows whose result is not a present image
-        (dangling cache, as ``builder prune`` without -a). Returns (keys, bytes)."""
-        keep_ids = keep_ids or set()
+              image_chains: set[str] | None = None) -> tuple[list[str], int]:
+        """Drop cache rows. Without ``all_`` only the dangling ones (``builder prune``): rows
+        holding a layer that no present image contains, i.e. the space only the cache
+        keeps; rows whose layers all belong to images cost nothing and stay, so rebuilding
+        those images still hits. Returns (keys, bytes)."""
+        image_chains = image_chains or set()
         with self.meta.transaction() as c:
-            rows = c.execute("SELECT key, image_id, size, layers FROM build_cache").fetchall()
-            gone = [r for r in rows if all_ or r["image_id"] not in keep_ids]
+            rows = c.execute("SELECT key, size, layers FROM build_cache").fetchall()
+            gone = [r for r in rows if all_ or not {d["c"] for d in json.loads(r["layers"])}
+                    <= image_chains]
             for r in gone:
                 c.execute("DELETE FROM build_cache WHERE key=?", (r["key"],))
         self.dropped_blobs = {d["b"] for r in gone for d in json.loads(r["layers"])}

@@ -114,8 +114,8 @@ class BuildService:
         return b.run()
 
     def prune(self, all_: bool = False) -> dict:
-        keep = {img.id for img in self.images.list()}
-        keys, size = self.cache.prune(all_, keep)
+        chains = {c for img in self.images.list() for c in img.chain_ids}
+        keys, size = self.cache.prune(all_, chains)
         deleted = [k.split(":", 1)[-1][:25] for k in keys]
         self._collect(self.cache.dropped_blobs)
         if all_:
