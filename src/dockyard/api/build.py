@@ -10,6 +10,7 @@ errors, as Docker's; later ones end the JSON stream with ``errorDetail``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
@@ -19,7 +20,7 @@ import time
 
 from aiohttp import web
 
-from ..errors import DockyardError, InvalidArgument
+from ..errors import DockyardError, InvalidArgument, Unavailable
 from .body import consume_body
 from .filters import query_bool
 
@@ -136,7 +137,13 @@ def _receive(body, dest: str, secrets_dir: str, secret_specs: list,
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         secrets[sid] = path
-    _context.extract_context(_PaddedTar(body), dest, dockerfile=dockerfile)
+    try:
+        _context.extract_context(_PaddedTar(body), dest, dockerfile=dockerfile)
+    except OSError as e:
+        if e.errno != errno.ENOSPC:
+            raise
+        raise Unavailable(f"no space left for the build context in {os.path.dirname(dest)}"
+                          ) from None
     return secrets
 
 
