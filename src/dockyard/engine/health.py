@@ -172,7 +172,7 @@ class HealthMonitor:
             if ex.error and not output:
                 output = ex.error
         except TimeoutError:
-            self._kill(ex)
+            await self._kill(ex)
             code = -1
             output = f"Health check exceeded timeout ({_fmt(timeout)})"
         finally:
@@ -180,9 +180,15 @@ class HealthMonitor:
         return {"Start": start, "End": rfc3339_nano(), "ExitCode": code, "Output": output}
 
     @staticmethod
-    def _kill(ex) -> None:
-        """The probe and runc exec both go: runc does not forward SIGKILL."""
+    async def _kill(ex) -> None:
+        """The probe and runc exec both go: runc does not forward SIGKILL. A probe that timed
+        out before runc reported its pid (a loaded host) is waited for, else killing runc
+        alone would leave it running in the container."""
         p = ex.process
+        for _ in range(500):
+            if p is None or p.pid or (ex.done is not None and ex.done.done()):
+                break
+            await asyncio.sleep(0.01)
         for pid in (p.pid if p else None, p.proc.pid if p else None):
             if pid:
                 try:
