@@ -539,11 +539,13 @@ def drop_ignored_build_files(context_dir: str, dockerfile: str = "Dockerfile") -
 def read_dockerfile(context_dir: str, name: str = "Dockerfile") -> str:
     """The Dockerfile text from an extracted context, resolved inside it (a symlink cannot
     point out of the context); ``Dockerfile`` falls back to ``dockerfile`` as in docker."""
+    from dockyard.sys.inroot import read_in_root  # ctypes: daemon side only (the CLI packs)
+
     candidates = [name]
     if name == "Dockerfile":
         candidates.append("dockerfile")
     for cand in candidates:
-        data = _read_in_root(context_dir, cand)
+        data = read_in_root(context_dir, cand, _MAX_DOCKERFILE)
         if data is not None:
             break
     else:
@@ -553,17 +555,3 @@ def read_dockerfile(context_dir: str, name: str = "Dockerfile") -> str:
     return data.decode("utf-8", "replace")
 
 
-def _read_in_root(root: str, rel: str) -> bytes | None:
-    """Read ``rel`` with symlinks resolved as if ``root`` were ``/`` (openat2 IN_ROOT)."""
-    from .copy import open_in_root
-
-    try:
-        fd = open_in_root(root, rel, os.O_RDONLY)
-    except OSError as e:
-        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EISDIR):
-            return None
-        raise
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            return None
-        return f.read(_MAX_DOCKERFILE)

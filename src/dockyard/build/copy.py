@@ -14,7 +14,6 @@ belongs to 0:0 unless ``--chown``, ADD unpacks local tar archives (gzip, bzip2, 
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import hashlib
 import os
@@ -26,55 +25,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from dockyard.errors import InvalidArgument, NotFound
-from dockyard.sys._libc import libc
+from dockyard.runtime.users import read_db
+from dockyard.sys.inroot import open_in_root
 
-_SYS_OPENAT2 = 437  # x86_64 and aarch64 alike
-_RESOLVE_NO_MAGICLINKS = 0x02
-_RESOLVE_IN_ROOT = 0x10
 _BUF = 1 << 20
 
 
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
-                ("resolve", ctypes.c_uint64)]
-
-
-def open_in_root(root: str | int, path: str, flags: int, mode: int = 0) -> int:
-    """Open ``path`` as seen with ``root`` (a path or a directory fd) as ``/``: ``..`` and
-    absolute symlinks stop at the root, in the kernel, race-free."""
-    own = isinstance(root, str)
-    root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC) if own else root
-    try:
-        how = _OpenHow(flags | os.O_CLOEXEC, mode if flags & os.O_CREAT else 0,
-                       _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
-        libc.syscall.restype = ctypes.c_long
-        rel = path.lstrip("/") or "."
-        fd = libc.syscall(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(root_fd),
-                          os.fsencode(rel), ctypes.byref(how),
-                          ctypes.c_size_t(ctypes.sizeof(how)))
-        if fd < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), path)
-        return fd
-    finally:
-        if own:
-            os.close(root_fd)
-
-
 # -- users ------------------------------------------------------------------------------------
-
-
-def _db(rootfs: str, path: str) -> list[list[str]]:
-    try:
-        fd = open_in_root(rootfs, path, os.O_RDONLY)
-    except OSError as e:
-        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EXDEV, errno.EISDIR):
-            return []
-        raise
-    with os.fdopen(fd, "rb") as f:
-        data = f.read(16 << 20)
-    return [ln.split(":") for ln in data.decode("utf-8", "replace").splitlines()
-            if ln.strip() and not ln.startswith("#")]
 
 
 def _id(value: str) -> int | None:
@@ -95,7 +52,7 @@ def resolve_user(rootfs: str, spec: str) -> tuple[int, int]:
     user = parts[0]
     uid = _id(user)
     if uid is None:
-        for row in _db(rootfs, "/etc/passwd"):
+        for row in read_db(rootfs, "/etc/passwd"):
             if row[0] == user and len(row) > 2 and row[2].isdigit():
                 uid = int(row[2])
                 break
@@ -107,7 +64,7 @@ def resolve_user(rootfs: str, spec: str) -> tuple[int, int]:
     group = parts[1]
     gid = _id(group)
     if gid is None:
-        for row in _db(rootfs, "/etc/group"):
+        for row in read_db(rootfs, "/etc/group"):
             if row[0] == group and len(row) > 2 and row[2].isdigit():
                 gid = int(row[2])
                 break

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import ctypes
 import errno
 import json
 import os
@@ -29,29 +28,7 @@ from typing import BinaryIO
 from ..archive import apply_tar
 from ..errors import Conflict, Forbidden, InvalidArgument, NotFound
 from ..sys import mount as _mount
-from ..sys._libc import libc
-
-SYS_OPENAT2 = 437  # x86_64 and aarch64 alike
-RESOLVE_NO_MAGICLINKS = 0x02
-RESOLVE_IN_ROOT = 0x10
-
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
-                ("resolve", ctypes.c_uint64)]
-
-
-def open_in_root(root_fd: int, path: str, flags: int) -> int:
-    """Open ``path`` as seen from ``root_fd`` taken as ``/`` (chroot-like, race-free)."""
-    how = _OpenHow(flags | os.O_CLOEXEC, 0, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
-    rel = path.lstrip("/") or "."
-    fd = libc.syscall(SYS_OPENAT2, ctypes.c_int(root_fd), rel.encode(), ctypes.byref(how),
-                      ctypes.c_size_t(ctypes.sizeof(how)))
-    if fd < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e), path)
-    return fd
-
+from ..sys.inroot import open_in_root
 
 # Go's os.FileMode bits, which Docker puts in the stat header.
 _GO_DIR, _GO_SYMLINK, _GO_DEVICE, _GO_PIPE, _GO_SOCKET = 1 << 31, 1 << 27, 1 << 26, 1 << 25, 1 << 24

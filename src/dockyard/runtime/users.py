@@ -6,22 +6,12 @@ is resolved with the rootfs as ``/`` (openat2 RESOLVE_IN_ROOT), never followed o
 
 from __future__ import annotations
 
-import ctypes
-import errno
-import os
 from dataclasses import dataclass, field
 
 from dockyard.errors import InvalidArgument
-from dockyard.sys._libc import libc
+from dockyard.sys.inroot import read_in_root
 
-_SYS_OPENAT2 = 437
-_RESOLVE_NO_MAGICLINKS = 0x02
-_RESOLVE_IN_ROOT = 0x10
 _MAX_DB_BYTES = 16 * 1024 * 1024
-
-
-class _OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
 @dataclass
@@ -33,34 +23,11 @@ class ExecUser:
     name: str = ""
 
 
-def open_in_root(root: str, path: str) -> int:
-    """An O_RDONLY fd for ``path`` resolved inside ``root`` (symlinks cannot escape it)."""
-    dirfd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        how = _OpenHow(os.O_RDONLY | os.O_CLOEXEC, 0, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS)
-        libc.syscall.restype = ctypes.c_long
-        fd = libc.syscall(
-            ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(dirfd), os.fsencode(path.lstrip("/") or "."),
-            ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)),
-        )  # fmt: skip
-        if fd < 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), path)
-        return fd
-    finally:
-        os.close(dirfd)
-
-
-def _read_db(root: str, path: str) -> list[list[str]]:
+def read_db(root: str, path: str) -> list[list[str]]:
     """Colon-separated entries of a passwd/group file; [] when the image has none."""
-    try:
-        fd = open_in_root(root, path)
-    except OSError as e:
-        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.EXDEV):
-            return []
-        raise
-    with os.fdopen(fd, "rb") as f:
-        data = f.read(_MAX_DB_BYTES)
+    data = read_in_root(root, path, _MAX_DB_BYTES)
+    if data is None:
+        return []
     rows = []
     for raw in data.decode("utf-8", "replace").splitlines():
         line = raw.strip()
@@ -83,7 +50,7 @@ def resolve_user(root: str, spec: str) -> ExecUser:
     user_part, _, group_part = spec.partition(":")
     if ":" in group_part or (spec and not user_part):
         raise InvalidArgument(f"invalid user specification {spec!r}")
-    passwd = _read_db(root, "/etc/passwd")
+    passwd = read_db(root, "/etc/passwd")
     user_part = user_part or "0"
     uid_num = _num(user_part)
     entry = None
@@ -103,7 +70,7 @@ def resolve_user(root: str, spec: str) -> ExecUser:
         user.uid = int(entry[2]) if uid_num is None and entry[2].isdigit() else user.uid
         user.gid = int(entry[3]) if len(entry) > 3 and entry[3].isdigit() else 0
         user.home = entry[5] if len(entry) > 5 and entry[5] else "/"
-    groups = _read_db(root, "/etc/group")
+    groups = read_db(root, "/etc/group")
     if group_part:
         gid_num = _num(group_part)
         if gid_num is not None:
