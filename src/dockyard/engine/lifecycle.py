@@ -145,6 +145,12 @@ class StartMixin:
                 log.debug("preparing %s failed: %s", c.id[:12], e)
                 self._prepared.pop(c.id, None)
 
+    async def discard_prepared(self, cid: str) -> None:
+        """The container's network or ports change before its start (docker-compose connects
+        its networks between create and start): a runtime prepared with the old endpoints
+        would start with addresses the records no longer hold. Start creates it again."""
+        await self._unprepare(cid)
+
     async def _unprepare(self, cid: str) -> None:
         if cid not in self._prepared:
             return

@@ -497,6 +497,7 @@ class NetworkService:
             raise Forbidden(f"endpoint with name {c.name} already exists in network {n.name}")
         cfg = self.validate(c.config, {"NetworkMode": n.id},
                             {"EndpointsConfig": {n.id: endpoint or {}}})[0][1]
+        await self._discard_prepared(c)
         ep = Endpoint(container_id=c.id, network_id=n.id, config=cfg)
         self.store.add_endpoint(ep)
         if c.state.status in ("running", "paused") and c.state.pid:
@@ -551,7 +552,9 @@ class NetworkService:
         if n.driver == "host":
             raise Forbidden("container cannot be disconnected from host network or connected "
                             "to host network")
-        ep = eps[0]
+        await self._discard_prepared(c)
+        ep = self.store.endpoints(container_id=c.id)
+        ep = next((e for e in ep if e.network_id == n.id), eps[0])
 
         def blocking() -> None:
             with self._lock:
@@ -565,6 +568,14 @@ class NetworkService:
         await asyncio.to_thread(blocking)
         self.events.emit("network", "disconnect", n.id,
                          {"name": n.name, "type": n.driver, "container": c.id})
+
+    async def _discard_prepared(self, c) -> None:
+        """A runtime created ahead of the start holds the endpoints of the create: a change
+        before the start drops it (the start then attaches what the records say)."""
+        if not c.running:
+            discard = getattr(self.containers, "discard_prepared", None)
+            if discard is not None:
+                await discard(c.id)
 
     def _rewrite_hosts(self, c) -> None:
         path = os.path.join(self.containers.container_dir(c.id), "hosts")
@@ -608,6 +619,7 @@ class NetworkService:
                     bindings.pop(key)
         host = dict(c.host_config, PortBindings=bindings)
         old = c.host_config
+        await self._discard_prepared(c)
 
         def blocking() -> None:
             with self._lock:
