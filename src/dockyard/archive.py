@@ -232,16 +232,53 @@ def open_tar_stream(fileobj: BinaryIO) -> tuple[tarfile.TarFile, io.BufferedRead
 # -- applying a layer ----------------------------------------------------------------------------
 
 
-def _clean_name(name: str, what: str = "entry") -> list[str]:
-    """Split an archive name into components; refuse absolute names and ``..``."""
+def member_parts(name: str, what: str = "entry", scope: str = "layer", *,
+                 absolute_ok: bool = False) -> list[str]:
+    """Split a tar member name into components: a NUL, an overlong name, ``..`` or (unless
+    ``absolute_ok``) a leading ``/`` is UnsafeArchive, worded for ``scope`` (layer, build
+    context, image archive…). ``[]`` names the root itself."""
     if "\x00" in name or len(name) > _MAX_NAME:
-        raise UnsafeArchive(f"unsafe {what} name in layer: {name[:200]!r}")
-    if name.startswith("/"):
-        raise UnsafeArchive(f"absolute path in layer {what}: {name!r}")
+        raise UnsafeArchive(f"unsafe {what} name in {scope}: {name[:200]!r}")
+    if name.startswith("/") and not absolute_ok:
+        raise UnsafeArchive(f"absolute path in {scope} {what}: {name!r}")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if ".." in parts:
-        raise UnsafeArchive(f"path escapes the layer root in {what}: {name!r}")
+        raise UnsafeArchive(f"path escapes the {scope} in {what}: {name!r}")
     return parts
+
+
+def iter_members(tf: tarfile.TarFile, what: str = "tar archive") -> Iterator[tarfile.TarInfo]:
+    """The members of a stream opened by ``open_tar_stream``, one at a time: each header is
+    forgotten once read (tarfile keeps them all; a million-file layer must not), and a broken
+    header is InvalidArgument ``invalid <what>: …``."""
+    while True:
+        try:
+            m = tf.next()
+        except tarfile.TarError as e:
+            raise InvalidArgument(f"invalid {what}: {e}") from None
+        if m is None:
+            return
+        del tf.members[:]
+        yield m
+
+
+def clear_for_member(path: str, rel: str, keep_dir: bool, known_dirs: set[str]) -> bool:
+    """Make room for the member ``rel`` at ``path``; True when an existing directory is kept
+    (a directory entry over a directory only updates it). A removed directory's subtree leaves
+    ``known_dirs``, the parents an extractor has already checked."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        if keep_dir:
+            return True
+        shutil.rmtree(path)
+        known_dirs.difference_update([d for d in known_dirs
+                                      if d == rel or d.startswith(rel + "/")])
+    else:
+        os.unlink(path)
+    return False
 
 
 class _Applier:
@@ -289,32 +326,12 @@ class _Applier:
 
     def remove_existing(self, parts: list[str], keep_dir: bool) -> bool:
         """Clear the way for a new entry; returns True when an existing dir is kept."""
-        path = self.full(parts)
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return False
-        if stat.S_ISDIR(st.st_mode):
-            if keep_dir:
-                return True
-            shutil.rmtree(path)
-            rel = "/".join(parts)
-            self.safe_dirs = {d for d in self.safe_dirs if d != rel and not d.startswith(rel + "/")}
-        else:
-            os.unlink(path)
-        return False
+        return clear_for_member(self.full(parts), "/".join(parts), keep_dir, self.safe_dirs)
 
     # entries
 
     def apply(self, tf: tarfile.TarFile, buffered: io.BufferedReader) -> None:
-        while True:
-            try:
-                m = tf.next()
-            except tarfile.TarError as e:
-                raise InvalidArgument(f"invalid tar archive: {e}") from None
-            if m is None:
-                break
-            del tf.members[:]  # tarfile keeps every header; a million-file layer must not
+        for m in iter_members(tf):
             try:
                 self.entry(tf, buffered, m)
             except OSError as e:
@@ -326,7 +343,7 @@ class _Applier:
 
     def entry(self, tf: tarfile.TarFile, buffered: io.BufferedReader, m: tarfile.TarInfo) -> None:
         name = m.name
-        parts = _clean_name(name)
+        parts = member_parts(name)
         if not parts:  # the root itself: only its metadata
             if m.isdir():
                 self.metadata(m, self.dest, is_root=True)
@@ -394,7 +411,7 @@ class _Applier:
         self.size += m.size
 
     def hardlink(self, parts: list[str], m: tarfile.TarInfo) -> None:
-        tparts = _clean_name(m.linkname, "hardlink target")
+        tparts = member_parts(m.linkname, "hardlink target")
         if not tparts:
             raise UnsafeArchive(f"hardlink {m.name!r} has an empty target")
         self.ensure_parents(tparts, m.name, create=False)

@@ -369,16 +369,9 @@ class _Unpacker:
         self.times: list[tuple[str, int]] = []
 
     def parts(self, name: str, what: str = "entry") -> list[str]:
-        from dockyard.errors import UnsafeArchive
+        from dockyard.archive import member_parts
 
-        if "\x00" in name or len(name) > 4096:
-            raise UnsafeArchive(f"invalid {what} name in build context: {name[:100]!r}")
-        if name.startswith("/"):
-            raise UnsafeArchive(f"absolute path in build context {what}: {name!r}")
-        parts = [p for p in name.split("/") if p not in ("", ".")]
-        if ".." in parts:
-            raise UnsafeArchive(f"path escapes the build context in {what}: {name!r}")
-        return parts
+        return member_parts(name, what, "build context")
 
     def parent(self, parts: list[str], name: str) -> str:
         from dockyard.errors import UnsafeArchive
@@ -401,32 +394,15 @@ class _Unpacker:
         return os.path.join(self.dest, *parts)
 
     def clear(self, path: str, rel: str, keep_dir: bool) -> bool:
-        import shutil
+        from dockyard.archive import clear_for_member
 
-        try:
-            st = os.lstat(path)
-        except FileNotFoundError:
-            return False
-        if stat.S_ISDIR(st.st_mode):
-            if keep_dir:
-                return True
-            shutil.rmtree(path)
-            self.dirs = {d for d in self.dirs if d != rel and not d.startswith(rel + "/")}
-        else:
-            os.unlink(path)
-        return False
+        return clear_for_member(path, rel, keep_dir, self.dirs)
 
     def run(self, tf: tarfile.TarFile, buffered) -> None:
+        from dockyard.archive import iter_members
         from dockyard.errors import UnsafeArchive
 
-        while True:
-            try:
-                m = tf.next()
-            except tarfile.TarError as e:
-                raise InvalidArgument(f"invalid build context archive: {e}") from None
-            if m is None:
-                break
-            del tf.members[:]
+        for m in iter_members(tf, "build context archive"):
             try:
                 self.entry(m, buffered)
             except OSError as e:

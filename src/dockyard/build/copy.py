@@ -24,6 +24,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from dockyard.archive import iter_members, member_parts
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.runtime.users import read_db
 from dockyard.sys.inroot import open_in_root
@@ -654,30 +655,17 @@ class _Untar:
             os.close(self.dirs.pop(key))
 
     def name(self, raw: str, what: str = "entry") -> str | None:
-        from dockyard.errors import UnsafeArchive
-
-        if "\x00" in raw or len(raw) > 4096:
-            raise UnsafeArchive(f"invalid {what} name in archive: {raw[:100]!r}")
-        parts = [p for p in raw.split("/") if p not in ("", ".")]
-        if ".." in parts:
-            raise UnsafeArchive(f"path escapes the destination in archive {what}: {raw!r}")
+        """The rootfs path of a member, taken relative to the destination (a leading ``/``
+        too, as docker's chrooted untar does); None for the destination itself."""
+        parts = member_parts(raw, what, "archive", absolute_ok=True)
         if not parts:
             return None
         return posixpath.join(self.dest, *parts)
 
     def run(self, tf, buffered) -> None:
-        import tarfile
-
         from dockyard.errors import UnsafeArchive
 
-        while True:
-            try:
-                m = tf.next()
-            except tarfile.TarError as e:
-                raise InvalidArgument(f"invalid tar archive: {e}") from None
-            if m is None:
-                break
-            del tf.members[:]
+        for m in iter_members(tf):
             try:
                 self.entry(m, buffered)
             except OSError as e:

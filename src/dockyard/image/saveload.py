@@ -25,7 +25,14 @@ from typing import Any, BinaryIO
 
 from .. import digest as _digest
 from .. import reference as _reference
-from ..archive import BUF, decompress_stream, open_tar_stream, sniff_compression
+from ..archive import (
+    BUF,
+    decompress_stream,
+    iter_members,
+    member_parts,
+    open_tar_stream,
+    sniff_compression,
+)
 from ..errors import DockyardError, InvalidArgument, NotFound, UnsafeArchive
 from .fsopt import WRITEBACK_EVERY, start_writeback
 from .layer import MEDIA_LAYER_GZIP, MEDIA_LAYER_TAR, MEDIA_LAYER_ZSTD, unpack_blob
@@ -239,15 +246,8 @@ class _Archive:
     mem: int = 0
 
 
-def _clean(name: str, what: str = "archive entry") -> str:
-    if "\x00" in name or len(name) > 4096:
-        raise UnsafeArchive(f"unsafe {what} name {name[:200]!r}")
-    if name.startswith("/"):
-        raise UnsafeArchive(f"absolute path in {what} {name!r}")
-    parts = [p for p in name.split("/") if p not in ("", ".")]
-    if ".." in parts:
-        raise UnsafeArchive(f"path escapes the archive in {what} {name!r}")
-    return "/".join(parts)
+def _clean(name: str, what: str = "entry") -> str:
+    return "/".join(member_parts(name, what, "image archive"))
 
 
 class _HashingReader:
@@ -274,14 +274,7 @@ def _read_archive(store: ImageStore, fileobj: BinaryIO, arc: _Archive) -> None:
     tf, buffered = open_tar_stream(decompress_stream(fileobj))
     content = store.content
     seen = 0
-    while True:
-        try:
-            m = tf.next()
-        except tarfile.TarError as e:
-            raise InvalidArgument(f"invalid image archive: {e}") from None
-        if m is None:
-            break
-        del tf.members[:]
+    for m in iter_members(tf, "image archive"):
         seen += 1
         name = _clean(m.name)
         if m.isdir() or not name:
