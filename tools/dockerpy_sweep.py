@@ -108,7 +108,8 @@ AREA_BY_FILE = {
     "models_volumes_test.py": "volumes",
 }
 AREA_BY_KEYWORD = [("network", "networks"), ("build", "build"), ("pull", "pull/push"),
-                   ("push", "pull/push"), ("port", "networks"), ("link", "networks")]
+                   ("push", "pull/push"), ("port", "networks"), ("link", "networks"),
+                   ("mac_address", "networks"), ("stats", "containers")]
 
 
 def extract(mirror: str, tag: str, dest: str) -> str:
