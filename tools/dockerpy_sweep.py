@@ -107,9 +107,10 @@ AREA_BY_FILE = {
     "api_healthcheck_test.py": "containers", "api_volume_test.py": "volumes",
     "models_volumes_test.py": "volumes",
 }
-AREA_BY_KEYWORD = [("network", "networks"), ("build", "build"), ("pull", "pull/push"),
-                   ("push", "pull/push"), ("port", "networks"), ("link", "networks"),
-                   ("mac_address", "networks"), ("stats", "containers")]
+AREA_BY_KEYWORD = [("network", "networks"), ("networks", "networks"), ("build", "build"),
+                   ("pull", "pull/push"), ("push", "pull/push"), ("port", "networks"),
+                   ("ports", "networks"), ("link", "networks"), ("links", "networks"),
+                   ("mac", "networks")]
 
 
 def extract(mirror: str, tag: str, dest: str) -> str:
@@ -152,9 +153,9 @@ def _server_api_version(daemon) -> str:
 
 def area_of(nodeid: str) -> str:
     fname = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-    name = nodeid.lower()
+    words = set(nodeid.lower().split("::")[-1].split("_"))
     for word, area in AREA_BY_KEYWORD:
-        if word in name.split("::")[-1]:
+        if word in words:
             return area
     return AREA_BY_FILE.get(fname, "api/general")
 
