@@ -112,17 +112,28 @@ def test_clients_without_a_valid_certificate_are_refused_in_the_handshake(tls_da
     assert r.stdout == b""
 
 
-def test_plain_http_to_the_tls_port_gets_no_api(tls_daemon):
+def test_plain_http_to_the_tls_port_gets_no_api_and_says_why(tls_daemon):
     s = socket.create_connection(("127.0.0.1", tls_daemon.port), timeout=10)
     try:
         s.sendall(b"GET /containers/json HTTP/1.1\r\nHost: d\r\n\r\n")
-        try:
-            data = s.recv(65536)
-        except OSError:
-            data = b""
+        data = b""
+        while True:
+            piece = s.recv(65536)
+            if not piece:
+                break
+            data += piece
     finally:
         s.close()
-    assert b"[" not in data and b"200 OK" not in data
+    assert data.startswith(b"HTTP/1.0 400 Bad Request\r\n")
+    assert data.endswith(b"\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+    # both CLIs show it, as with dockerd
+    r = run_cli("-H", tls_daemon.tcp, "ps")
+    assert r.returncode == 1
+    assert r.stderr == (b"Error response from daemon: "
+                        b"Client sent an HTTP request to an HTTPS server.\n")
+    r = subprocess.run(["docker", "-H", tls_daemon.tcp, "ps"], capture_output=True,
+                       env=CLEAN_ENV, timeout=60)
+    assert r.returncode != 0 and b"Client sent an HTTP request to an HTTPS server" in r.stderr
 
 
 def test_client_refuses_a_daemon_its_ca_did_not_sign(tls_daemon, pki):

@@ -21,10 +21,27 @@ from aiohttp import web
 log = logging.getLogger("dockyard.daemon")
 
 
+_HTTP_METHODS = (b"GET ", b"HEAD", b"POST", b"PUT ", b"DELE", b"OPTI", b"PATC", b"CONN")
+_PLAIN_HTTP_ANSWER = (b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                      b"Connection: close\r\n\r\n"
+                      b"Client sent an HTTP request to an HTTPS server.\n")
+
+
 class HalfCloseSSLProtocol(sslproto.SSLProtocol):
-    """SSLProtocol whose app may keep writing after the peer's close_notify."""
+    """SSLProtocol whose app may keep writing after the peer's close_notify, and which tells
+    a client speaking plain HTTP what went wrong (as Go's server does) instead of a reset."""
 
     _half_closed = False
+    _first_bytes = True
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self._first_bytes and nbytes:
+            self._first_bytes = False
+            if nbytes >= 4 and bytes(self._ssl_buffer_view[:4]) in _HTTP_METHODS:
+                self._transport.write(_PLAIN_HTTP_ANSWER)
+                self._transport.close()
+                return
+        super().buffer_updated(nbytes)
 
     def _call_eof_received(self) -> None:
         try:
