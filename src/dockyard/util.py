@@ -14,6 +14,14 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def discard(path: str) -> None:
+    """Remove a temp file if it is still there: the error path of a write-then-rename."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
 def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = True) -> None:
     """Write via a temp file in the same directory and rename, so readers never see half a file."""
     directory = os.path.dirname(path) or "."
@@ -29,10 +37,7 @@ def atomic_write(path: str, data: bytes, mode: int = 0o644, durable: bool = True
         if durable:
             fsync_dir(directory)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        discard(tmp)
         raise
 
 

@@ -21,6 +21,7 @@ from .. import digest as _digest
 from ..archive import OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, _walk_sorted, _xattrs
 from ..image.commitlayer import _tarinfo, _TarStream, _times, _WritebackWriter
 from ..image.layer import MEDIA_LAYER_GZIP, LayerInfo
+from ..util import discard
 
 
 def _file(full: str, size: int, out: _TarStream) -> None:
@@ -172,10 +173,7 @@ def layer_from_snapshot(images, key: str, parent_chain_id: str | None,
             else diff_id
         content.adopt(tmp, digest)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        discard(tmp)
         raise
     size = snapshots.commit(key, chain_id)
     images.record_diff_size(diff_id, pipe.size)

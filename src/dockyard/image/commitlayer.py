@@ -27,6 +27,7 @@ from ..archive import (
 )
 from ..store.content import ContentStore
 from ..store.snapshot import Snapshotter
+from ..util import discard
 from .fsopt import WRITEBACK_EVERY, start_writeback
 from .layer import LayerInfo, _HashingWriter, publish_layer
 
@@ -228,10 +229,7 @@ def layer_from_upper(content: ContentStore, snapshots: Snapshotter, upper: str,
                              parent_chain_id)
     except BaseException:
         staged.abort()
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        discard(tmp)
         raise
 
 

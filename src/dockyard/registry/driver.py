@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from ..errors import InvalidArgument, NotFound
-from ..util import fsync_dir
+from ..util import atomic_write, fsync_dir
 
 
 @dataclass(frozen=True)
@@ -136,22 +135,8 @@ class FilesystemDriver(StorageDriver):
 
     def put_content(self, path: str, data: bytes) -> None:
         full = self._full(path)
-        directory = os.path.dirname(full)
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.rename(tmp, full)
-            fsync_dir(directory)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        atomic_write(full, data, mode=0o600)
 
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
         try:
