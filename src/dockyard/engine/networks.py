@@ -16,12 +16,13 @@ import os
 import secrets
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 
 from ..errors import Conflict, Forbidden, InvalidArgument, NotFound, RuntimeFailure
 from ..network import ipam
 from ..network.firewall import BridgeRules, DnatRule, Firewall
-from ..network.netlink import Netlink, enable_forwarding
+from ..network.netlink import BridgeMissing, Netlink, enable_forwarding
 from ..network.ports import allocate as allocate_ports
 from ..network.ports import parse_bindings
 from ..network.store import Endpoint, Network, NetworkStore, Port
@@ -31,6 +32,7 @@ from . import files
 log = logging.getLogger(__name__)
 
 PREDEFINED = ("bridge", "host", "none")
+FIREWALL_CHECK_INTERVAL = 2.0  # seconds between checks that our iptables chains are there
 
 
 @dataclass
@@ -70,6 +72,7 @@ class NetworkService:
         self._lock = threading.RLock()  # leases and port allocation
         self._nets: dict[str, Network] = {n.id: n for n in self.store.networks()}
         self.owner = ""
+        self._fw_checked = 0.0  # monotonic time of the last firewall check
 
     # ---- daemon start ---------------------------------------------------------------------
 
@@ -459,17 +462,68 @@ class NetworkService:
         chosen = allocate_ports(bindings, taken)
         self.store.set_ports(c.id, [Port(c.id, b.proto, b.container_port, b.host_ip, port)
                                     for b, port in chosen])
+        if self.firewall is not None and not self.firewall.intact():
+            # Published ports need the chains now, not after a throttled check.
+            log.warning("iptables chains of the daemon were removed behind it; installing "
+                        "them again")
+            self.firewall.invalidate()
         self._apply_firewall()
 
     def attach(self, c, pid: int, plan: Plan) -> None:
-        """Veths into the new container's namespace (after runc create, before its start)."""
+        """Veths into the new container's namespace (after runc create, before its start).
+        A bridge someone deleted is made again first; the firewall is checked (throttled,
+        off the start path) for chains someone removed."""
         gateway_set = False
         for ep, n in plan.endpoints:
             gw = None
             if not n.internal and not gateway_set:
                 gw, gateway_set = n.gateway, True
-            self.netlink.attach(pid, n.bridge, ep.host_ifname, ep.ifname, ep.mac, ep.ip,
-                                ipaddress.ip_network(n.subnet).prefixlen, gw)
+            args = (pid, n.bridge, ep.host_ifname, ep.ifname, ep.mac, ep.ip,
+                    ipaddress.ip_network(n.subnet).prefixlen, gw)
+            try:
+                self.netlink.attach(*args)
+            except BridgeMissing:
+                self._repair_bridge(n)
+                self.netlink.attach(*args)
+        self._check_firewall_soon()
+
+    def _repair_bridge(self, n: Network) -> None:
+        """Create the deleted bridge of ``n`` again (address, up, route_localnet) and put the
+        veths of its running containers back on it."""
+        with self._lock:
+            if self.netlink.index(n.bridge) is not None:  # another start repaired it
+                return
+            log.warning("bridge %s of network %s was deleted behind the daemon; creating it "
+                        "again", n.bridge, n.name)
+            self._ensure_bridge(n)
+            back = [ep.host_ifname for ep in self.store.endpoints(network_id=n.id)
+                    if ep.host_ifname]
+            if back:
+                self.netlink.enslave(n.bridge, back)
+        self._repair_firewall()
+
+    def _check_firewall_soon(self) -> None:
+        """At most every FIREWALL_CHECK_INTERVAL seconds, check the chains in a thread of
+        its own: an iptables-save costs a few ms that a start should not wait for."""
+        now = time.monotonic()
+        if self.firewall is None or now - self._fw_checked < FIREWALL_CHECK_INTERVAL:
+            return
+        self._fw_checked = now
+        threading.Thread(target=self._repair_firewall, name="firewall-check",
+                         daemon=True).start()
+
+    def _repair_firewall(self) -> None:
+        """Install the chains and jumps again when someone removed them."""
+        if self.firewall is None or self.firewall.intact():
+            return
+        log.warning("iptables chains of the daemon were removed behind it; installing them "
+                    "again")
+        with self._lock:
+            self.firewall.invalidate()
+            try:
+                self._apply_firewall()
+            except RuntimeFailure as e:
+                log.error("firewall rules not installed: %s", e)
 
     def release(self, cid: str) -> None:
         """The container's runtime is gone: its leases and ports are free again (its veths

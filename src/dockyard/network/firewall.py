@@ -100,6 +100,21 @@ class Firewall:
                 self._ensure_jumps()
             self._last = text
 
+    def intact(self) -> bool:
+        """Are the chains and the built-in chains' jumps into them still there? (someone may
+        have flushed or deleted them: ``iptables -F``, a firewall reload). One
+        iptables-save."""
+        r = subprocess.run(["iptables-save"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            return True  # cannot tell: leave the rules alone
+        return missing(self.tag, r.stdout) == []
+
+    def invalidate(self) -> None:
+        """Forget what was written: the next apply writes every chain and jump again."""
+        with self._lock:
+            self._last = ""
+
     def _ensure_jumps(self) -> None:
         for table, chain, rule in _jumps(self.tag):
             if _ipt("-t", table, "-C", chain, *rule).returncode != 0:
@@ -107,6 +122,31 @@ class Firewall:
                 if r.returncode != 0:
                     raise RuntimeFailure(f"iptables: cannot hook {table}/{chain}: "
                                          + r.stderr.decode(errors="replace").strip()[:300])
+
+
+def missing(tag: str, saved: str) -> list[str]:
+    """The chains and jumps of ``tag`` absent from ``iptables-save`` output."""
+    c = chain_names(tag)
+    out = []
+    table = ""
+    declared: set[tuple[str, str]] = set()
+    jumps: set[tuple[str, str, str]] = set()
+    for line in saved.splitlines():
+        if line.startswith("*"):
+            table = line[1:].strip()
+        elif line.startswith(":"):
+            declared.add((table, line[1:].split(" ", 1)[0]))
+        elif line.startswith("-A "):
+            parts = line.split()
+            if "-j" in parts and parts.index("-j") + 1 < len(parts):
+                jumps.add((table, parts[1], parts[parts.index("-j") + 1]))
+    for table, names in (("filter", (c["fwd"], c["iso1"], c["iso2"])),
+                         ("nat", (c["dnat"], c["post"]))):
+        out += [f"{table}/{n}" for n in names if (table, n) not in declared]
+    for table, chain, rule in _jumps(tag):
+        if (table, chain, rule[-1]) not in jumps:
+            out.append(f"{table}/{chain} -> {rule[-1]}")
+    return out
 
 
 def _ipt(*args: str) -> subprocess.CompletedProcess:

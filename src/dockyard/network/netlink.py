@@ -19,8 +19,13 @@ from .rtnl import Rtnl
 
 # pyroute2 logs every netlink message at debug level: far too costly in a container start.
 logging.getLogger("pyroute2").setLevel(logging.WARNING)
+log = logging.getLogger(__name__)
 
 ALIAS_PREFIX = "dockyard:"  # IFLA_IFALIAS of the bridges a daemon made: "dockyard:<root>"
+
+
+class BridgeMissing(RuntimeFailure):
+    """The bridge a container attaches to is gone (deleted behind the daemon's back)."""
 
 
 class Netlink:
@@ -81,6 +86,24 @@ class Netlink:
                             raise RuntimeFailure(f"cannot address bridge {name}: "
                                                  f"{e.args[-1]}") from None
         _sysctl(f"net/ipv4/conf/{name}/route_localnet", "1")
+
+    def enslave(self, bridge: str, names: list[str]) -> int:
+        """Put the host ends ``names`` (those that still exist) back on ``bridge``, up: the
+        running containers of a re-created bridge. Returns how many were found."""
+        from pyroute2 import NetlinkError
+
+        br = self._bridge_index(bridge)
+        done = 0
+        with self._lock:
+            ipr = self._host()
+            for name in names:
+                for idx in ipr.link_lookup(ifname=name):
+                    try:
+                        ipr.link("set", index=idx, master=br, state="up")
+                        done += 1
+                    except NetlinkError as e:
+                        log.warning("cannot put %s back on %s: %s", name, bridge, e)
+        return done
 
     def delete_link(self, name: str) -> None:
         from pyroute2 import NetlinkError
@@ -160,7 +183,7 @@ class Netlink:
             with self._lock:
                 found = self._host().link_lookup(ifname=bridge)
             if not found:
-                raise RuntimeFailure(f"network bridge {bridge} is missing")
+                raise BridgeMissing(f"network bridge {bridge} is missing")
             idx = self._bridges[bridge] = found[0]
         return idx
 
