@@ -38,25 +38,16 @@ class TLSConfig:
         self._ctx: Any = None
 
     def context(self) -> Any:
-        import ssl
+        from dockyard.tlsconn import SSLError, client_context
 
         if self._ctx is None:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
             try:
-                if self.verify:
-                    ctx.load_verify_locations(cafile=self.ca)
-                else:
-                    ctx.check_hostname = False
-                    ctx.verify_mode = ssl.CERT_NONE
-                if self.cert and self.key:
-                    ctx.load_cert_chain(self.cert, self.key)
-            except (OSError, ssl.SSLError) as err:
+                self._ctx = client_context(self.ca, self.cert, self.key, self.verify)
+            except (OSError, SSLError) as err:
                 raise ClientError(f"could not read TLS certificates: "
                                   f"{getattr(err, 'strerror', None) or err}"
                                   + (f": {err.filename}" if getattr(err, "filename", None)
                                      else "")) from None
-            self._ctx = ctx
         return self._ctx
 
 
@@ -403,26 +394,27 @@ class Client:
             "signed by its CA (see --tlscert/--tlskey or DOCKER_CERT_PATH)")
 
     def _connect_tls(self) -> Connection:
-        """TCP + TLS; ``ssl`` and ``socket`` are imported only on this path."""
-        import socket
-        import ssl
+        """TCP + TLS (dockyard.tlsconn, on the builtin _ssl: nothing else to import)."""
+        from dockyard.tlsconn import SSLCertVerificationError, SSLError, TLSSocket
 
         assert self.tls is not None
         ctx = self.tls.context()
+        raw = _socket.socket(self._family, _socket.SOCK_STREAM)
+        if self.timeout is not None:
+            raw.settimeout(self.timeout)
         try:
-            raw = socket.create_connection(self._address, timeout=self.timeout)
+            raw.connect(self._address)
         except OSError as err:
+            raw.close()
             raise ConnectFailed(self.host, err.strerror or str(err)) from None
-        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        from dockyard.tlsconn import TLSSocket
-
+        raw.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
         try:
             sock = TLSSocket(raw, ctx, self._address[0])
-        except ssl.SSLCertVerificationError as err:
+        except SSLCertVerificationError as err:
             raw.close()
             raise ClientError(f"error during connect: tls: failed to verify certificate: "
                               f"{err.verify_message}") from None
-        except (ssl.SSLError, OSError) as err:
+        except (SSLError, OSError, UnicodeError) as err:
             raw.close()
             raise ClientError(f"error during connect: TLS handshake with {self.host} failed: "
                               f"{getattr(err, 'reason', None) or err}") from None
