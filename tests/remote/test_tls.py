@@ -236,3 +236,26 @@ def test_tls_environment_is_ignored_for_a_unix_socket(tls_daemon, pki):
     r = run_cli("ps", "-q", env={"DOCKER_HOST": tls_daemon.host, "DOCKER_TLS_VERIFY": "1",
                                  "DOCKER_CERT_PATH": pki.dir})
     assert r.returncode == 0, r.stderr
+
+
+def test_client_checks_the_name_it_dials_against_the_certificate(tls_daemon, pki):
+    import _socket
+
+    from dockyard.tlsconn import SSLCertVerificationError, TLSSocket, client_context
+
+    ctx = client_context(pki.ca, pki.cert, pki.key, True)
+    for name, ok in (("127.0.0.1", True), ("localhost", True), ("wrong.example", False)):
+        raw = _socket.socket(_socket.AF_INET, _socket.SOCK_STREAM)
+        raw.settimeout(10)
+        raw.connect(("127.0.0.1", tls_daemon.port))
+        try:
+            if ok:
+                assert TLSSocket(raw, ctx, name).version() in ("TLSv1.2", "TLSv1.3")
+            else:
+                with pytest.raises(SSLCertVerificationError, match="Hostname mismatch"):
+                    TLSSocket(raw, ctx, name)
+        finally:
+            raw.close()
+    r = run_cli("-H", f"tcp://localhost:{tls_daemon.port}", *_tls_flags(pki, pki.cert, pki.key),
+                "ps", "-q")
+    assert r.returncode == 0, r.stderr
