@@ -110,7 +110,7 @@ AREA_BY_FILE = {
 AREA_BY_KEYWORD = [("network", "networks"), ("networks", "networks"), ("build", "build"),
                    ("pull", "pull/push"), ("push", "pull/push"), ("port", "networks"),
                    ("ports", "networks"), ("link", "networks"), ("links", "networks"),
-                   ("mac", "networks")]
+                   ("mac", "networks"), ("networking", "networks")]
 
 
 def extract(mirror: str, tag: str, dest: str) -> str:
