@@ -12,6 +12,7 @@ import os
 import sys
 
 from dockyard.cli.base import CLIError, Context, out
+from dockyard.cli.common import confirm, no_args, print_ids
 from dockyard.cli.flags import BOOL, LIST, STR, TRUE_BOOL, UsageError
 from dockyard.client import dumps, loads
 
@@ -278,23 +279,13 @@ PRUNE_SPEC: list[FlagSpec] = [
 
 def cmd_builder_prune(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "builder prune", "Remove build cache", PRUNE_SPEC)
-    if args:
-        raise UsageError('"dockyard builder prune" accepts no arguments.')
-    if not opts["force"]:
-        sys.stdout.write("WARNING! This will remove all dangling build cache. "
-                         "Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
-            return 0
+    no_args(args, "builder prune")
+    if not opts["force"] and not confirm("WARNING! This will remove all dangling build cache.",
+                                         sep=" "):
+        return 0
     res = ctx.client.call("POST", "/build/prune", {"all": "1" if opts["all"] else None}) or {}
     from dockyard.cli.progress import human_size
 
-    deleted = res.get("CachesDeleted") or []
-    if deleted:
-        out("Deleted build cache objects:")
-        for d in deleted:
-            out(str(d))
-        out("")
+    print_ids("Deleted build cache objects:", [str(d) for d in res.get("CachesDeleted") or []])
     out(f"Total reclaimed space: {human_size(int(res.get('SpaceReclaimed') or 0))}")
     return 0

@@ -7,6 +7,7 @@ import sys
 import time
 
 from dockyard.cli.base import CLIError, Context, out
+from dockyard.cli.common import confirm, no_args, print_images_deleted
 from dockyard.cli.flags import BOOL, LIST, STR, TRUE_BOOL, UsageError, exact_args, min_args
 from dockyard.client import APIError, loads_stream, quote
 
@@ -200,8 +201,7 @@ LOAD_SPEC: list[FlagSpec] = [
 def cmd_load(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "load [OPTIONS]",
                            "Load an image from a tar archive or STDIN", LOAD_SPEC)
-    if args:
-        raise UsageError('"dockyard load" accepts no arguments.')
+    no_args(args, "load")
     if opts["input"]:
         try:
             f = open(opts["input"], "rb")  # noqa: SIM115 - closed below
@@ -238,34 +238,21 @@ PRUNE_SPEC: list[FlagSpec] = [
 
 def cmd_image_prune(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "image prune [OPTIONS]", "Remove unused images", PRUNE_SPEC)
-    if args:
-        raise UsageError('"dockyard image prune" accepts no arguments.')
+    no_args(args, "image prune")
     warning = ("WARNING! This will remove all images without at least one container "
                "associated to them." if opts["all"]
                else "WARNING! This will remove all dangling images.")
-    if not opts["force"]:
-        sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
-            return 0
+    if not opts["force"] and not confirm(warning):
+        return 0
     from dockyard.cli.containers import parse_filters
 
     filters = list(opts["filter"])
     if opts["all"]:
         filters.append("dangling=false")
     res = ctx.client.call("POST", "/images/prune", {"filters": parse_filters(filters)}) or {}
-    deleted = res.get("ImagesDeleted") or []
     from dockyard.cli.render import human_size
 
-    if deleted:
-        out("Deleted Images:")
-        for item in deleted:
-            if item.get("Untagged"):
-                out(f"untagged: {item['Untagged']}")
-            if item.get("Deleted"):
-                out(f"deleted: {item['Deleted']}")
-        out("")
+    print_images_deleted(res.get("ImagesDeleted"))
     out(f"Total reclaimed space: {human_size(res.get('SpaceReclaimed') or 0)}")
     return 0
 
@@ -288,8 +275,7 @@ def _reclaim(value: int, total: int) -> str:
 
 def cmd_system_df(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "system df [OPTIONS]", "Show docker disk usage", DF_SPEC)
-    if args:
-        raise UsageError('"dockyard system df" accepts no arguments.')
+    no_args(args, "system df")
     from dockyard.cli.render import human_size
 
     df = ctx.client.get("/system/df") or {}

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from dockyard.cli.base import Context, err, out
+from dockyard.cli.common import confirm, inspect_as, kv, no_args, print_ids, run_group
 from dockyard.cli.flags import BOOL, LIST, STR, UsageError, exact_args, min_args
 from dockyard.client import APIError, quote
 
@@ -64,26 +64,9 @@ LS_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "
               "CreatedAt": "CREATED AT"}
 
 
-def _kv(items: list[str], flag: str) -> dict[str, str]:
-    outd = {}
-    for item in items:
-        k, _eq, v = item.partition("=")
-        if not k:
-            raise UsageError(f'invalid argument "{item}" for "{flag}" flag')
-        outd[k] = v
-    return outd
-
-
 def cmd_network(ctx: Context, argv: list[str]) -> int:
-    if not argv or argv[0] in ("--help", "-h"):
-        lines = ["", "Usage:  dockyard network COMMAND", "", "Manage networks", "", "Commands:"]
-        lines += [f"  {k.ljust(12)}{v}" for k, v in SUBCOMMANDS.items()]
-        out("\n".join(lines) + "\n")
-        return 0
-    sub = _ALIASES.get(argv[0], argv[0])
-    if sub not in SUBCOMMANDS:
-        raise UsageError(f"unknown command \"{argv[0]}\" for \"dockyard network\"")
-    return globals()["_" + sub](ctx, argv[1:])
+    return run_group(ctx, argv, "network", "Manage networks", SUBCOMMANDS, _ALIASES,
+                     lambda sub: globals()["_" + sub])
 
 
 def _create(ctx: Context, argv: list[str]) -> int:
@@ -106,7 +89,7 @@ def _create(ctx: Context, argv: list[str]) -> int:
             "EnableIPv6": opts["ipv6"],
             "IPAM": {"Driver": opts["ipam_driver"] or "default", "Config": config,
                      "Options": {}},
-            "Options": _kv(opts["opt"], "--opt"), "Labels": _kv(opts["label"], "--label")}
+            "Options": kv(opts["opt"], "--opt"), "Labels": kv(opts["label"], "--label")}
     res = ctx.client.post("/networks/create", json=body)
     out(res["Id"])
     return 0
@@ -114,8 +97,7 @@ def _create(ctx: Context, argv: list[str]) -> int:
 
 def _ls(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "network ls [OPTIONS]", SUBCOMMANDS["ls"], LS_SPEC)
-    if args:
-        raise UsageError('"dockyard network ls" accepts no arguments.')
+    no_args(args, "network ls")
     from dockyard.cli.containers import parse_filters
 
     nets = ctx.client.get("/networks", {"filters": parse_filters(opts["filter"])}) or []
@@ -143,10 +125,7 @@ def _inspect(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "network inspect [OPTIONS] NETWORK [NETWORK...]",
                            SUBCOMMANDS["inspect"], INSPECT_SPEC)
     min_args(args, 1, "network inspect")
-    argv2 = ["--type", "network"] + (["--format", opts["format"]] if opts["format"] else [])
-    from dockyard.cli.containers import cmd_inspect
-
-    return cmd_inspect(ctx, argv2 + args)
+    return inspect_as(ctx, "network", opts["format"], args)
 
 
 def _rm(ctx: Context, argv: list[str]) -> int:
@@ -190,21 +169,12 @@ def _disconnect(ctx: Context, argv: list[str]) -> int:
 
 def _prune(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "network prune [OPTIONS]", SUBCOMMANDS["prune"], PRUNE_SPEC)
-    if args:
-        raise UsageError('"dockyard network prune" accepts no arguments.')
-    if not opts["force"]:
-        sys.stdout.write("WARNING! This will remove all custom networks not used by at least "
-                         "one container.\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    no_args(args, "network prune")
+    if not opts["force"] and not confirm("WARNING! This will remove all custom networks not "
+                                         "used by at least one container."):
+        return 0
     from dockyard.cli.containers import parse_filters
 
     res = ctx.client.post("/networks/prune", {"filters": parse_filters(opts["filter"])}) or {}
-    deleted = res.get("NetworksDeleted") or []
-    if deleted:
-        out("Deleted Networks:")
-        for name in deleted:
-            out(name)
-        out("")
+    print_ids("Deleted Networks:", res.get("NetworksDeleted"))
     return 0

@@ -7,10 +7,9 @@ command works whichever services this daemon has.
 
 from __future__ import annotations
 
-import sys
-
 from dockyard.cli.base import CLIError, Context, out
-from dockyard.cli.flags import BOOL, LIST, UsageError
+from dockyard.cli.common import confirm, no_args, print_ids, print_images_deleted
+from dockyard.cli.flags import BOOL, LIST
 from dockyard.client import APIError
 
 TYPE_CHECKING = False
@@ -31,12 +30,6 @@ CONTAINER_SPEC: list[FlagSpec] = [
 ]
 
 
-def _confirm(warning: str) -> bool:
-    sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
-    sys.stdout.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
-
-
 def _prune(ctx: Context, path: str, filters: list[str],
            extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """POST one prune endpoint; None when this daemon has no such service."""
@@ -51,34 +44,24 @@ def _prune(ctx: Context, path: str, filters: list[str],
         raise
 
 
-def _print_ids(title: str, ids: list[str] | None) -> None:
-    if ids:
-        out(title)
-        for i in ids:
-            out(i)
-        out("")
-
-
 def cmd_container_prune(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "container prune [OPTIONS]", "Remove all stopped containers",
                            CONTAINER_SPEC)
-    if args:
-        raise UsageError('"dockyard container prune" accepts no arguments.')
-    if not opts["force"] and not _confirm(
+    no_args(args, "container prune")
+    if not opts["force"] and not confirm(
             "WARNING! This will remove all stopped containers."):
         return 0
     from dockyard.cli.render import human_size
 
     res = _prune(ctx, "/containers/prune", opts["filter"]) or {}
-    _print_ids("Deleted Containers:", res.get("ContainersDeleted"))
+    print_ids("Deleted Containers:", res.get("ContainersDeleted"))
     out(f"Total reclaimed space: {human_size(res.get('SpaceReclaimed') or 0)}")
     return 0
 
 
 def cmd_system_prune(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "system prune [OPTIONS]", "Remove unused data", SYSTEM_SPEC)
-    if args:
-        raise UsageError('"dockyard system prune" accepts no arguments.')
+    no_args(args, "system prune")
     filters = list(opts["filter"])
     if opts["volumes"] and any(f.startswith("until=") for f in filters):
         raise CLIError('ERROR: The "until" filter is not supported with "--volumes"', 1)
@@ -89,34 +72,26 @@ def cmd_system_prune(ctx: Context, argv: list[str]) -> int:
               else "all dangling images",
               "all build cache" if opts["all"] else "unused build cache"]
     warning = "WARNING! This will remove:\n" + "".join(f"  - {i}\n" for i in items)
-    if not opts["force"] and not _confirm(warning):
+    if not opts["force"] and not confirm(warning):
         return 0
     from dockyard.cli.render import human_size
 
     space = 0
     res = _prune(ctx, "/containers/prune", filters) or {}
-    _print_ids("Deleted Containers:", res.get("ContainersDeleted"))
+    print_ids("Deleted Containers:", res.get("ContainersDeleted"))
     space += res.get("SpaceReclaimed") or 0
     res = _prune(ctx, "/networks/prune", filters) or {}
-    _print_ids("Deleted Networks:", res.get("NetworksDeleted"))
+    print_ids("Deleted Networks:", res.get("NetworksDeleted"))
     if opts["volumes"]:
         res = _prune(ctx, "/volumes/prune", filters) or {}
-        _print_ids("Deleted Volumes:", res.get("VolumesDeleted"))
+        print_ids("Deleted Volumes:", res.get("VolumesDeleted"))
         space += res.get("SpaceReclaimed") or 0
     res = _prune(ctx, "/images/prune",
                  filters + (["dangling=false"] if opts["all"] else [])) or {}
-    deleted = res.get("ImagesDeleted") or []
-    if deleted:
-        out("Deleted Images:")
-        for item in deleted:
-            if item.get("Untagged"):
-                out(f"untagged: {item['Untagged']}")
-            if item.get("Deleted"):
-                out(f"deleted: {item['Deleted']}")
-        out("")
+    print_images_deleted(res.get("ImagesDeleted"))
     space += res.get("SpaceReclaimed") or 0
     res = _prune(ctx, "/build/prune", filters, {"all": True} if opts["all"] else None) or {}
-    _print_ids("Deleted build cache objects:", res.get("CachesDeleted"))
+    print_ids("Deleted build cache objects:", res.get("CachesDeleted"))
     space += res.get("SpaceReclaimed") or 0
     out(f"Total reclaimed space: {human_size(space)}")
     return 0

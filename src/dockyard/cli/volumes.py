@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from dockyard.cli.base import CLIError, Context, err, out
+from dockyard.cli.common import confirm, inspect_as, kv, no_args, print_ids, run_group
 from dockyard.cli.flags import BOOL, LIST, STR, UsageError, exact_args, min_args
 from dockyard.client import APIError, quote
 
@@ -47,26 +48,9 @@ LS_HEADERS = {"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOI
               "Scope": "SCOPE", "Labels": "LABELS", "CreatedAt": "CREATED AT"}
 
 
-def _kv(items: list[str], flag: str) -> dict[str, str]:
-    outd = {}
-    for item in items:
-        k, eq, v = item.partition("=")
-        if not k:
-            raise UsageError(f'invalid argument "{item}" for "{flag}" flag')
-        outd[k] = v
-    return outd
-
-
 def cmd_volume(ctx: Context, argv: list[str]) -> int:
-    if not argv or argv[0] in ("--help", "-h"):
-        lines = ["", "Usage:  dockyard volume COMMAND", "", "Manage volumes", "", "Commands:"]
-        lines += [f"  {k.ljust(10)}{v}" for k, v in SUBCOMMANDS.items()]
-        out("\n".join(lines) + "\n")
-        return 0
-    sub = _ALIASES.get(argv[0], argv[0])
-    if sub not in SUBCOMMANDS:
-        raise UsageError(f"unknown command \"{argv[0]}\" for \"dockyard volume\"")
-    return globals()["_" + sub](ctx, argv[1:])
+    return run_group(ctx, argv, "volume", "Manage volumes", SUBCOMMANDS, _ALIASES,
+                     lambda sub: globals()["_" + sub], width=10)
 
 
 def _create(ctx: Context, argv: list[str]) -> int:
@@ -79,7 +63,7 @@ def _create(ctx: Context, argv: list[str]) -> int:
                          "arg, not both")
     body = {"Name": args[0] if args else (opts["name"] or ""),
             "Driver": opts["driver"] or "local",
-            "DriverOpts": _kv(opts["opt"], "--opt"), "Labels": _kv(opts["label"], "--label")}
+            "DriverOpts": kv(opts["opt"], "--opt"), "Labels": kv(opts["label"], "--label")}
     v = ctx.client.post("/volumes/create", json=body)
     out(v["Name"])
     return 0
@@ -87,8 +71,7 @@ def _create(ctx: Context, argv: list[str]) -> int:
 
 def _ls(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "volume ls [OPTIONS]", SUBCOMMANDS["ls"], LS_SPEC)
-    if args:
-        raise UsageError('"dockyard volume ls" accepts no arguments.')
+    no_args(args, "volume ls")
     from dockyard.cli.containers import parse_filters
 
     vols = (ctx.client.get("/volumes", {"filters": parse_filters(opts["filter"])})
@@ -114,10 +97,7 @@ def _inspect(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "volume inspect [OPTIONS] VOLUME [VOLUME...]",
                            SUBCOMMANDS["inspect"], INSPECT_SPEC)
     min_args(args, 1, "volume inspect")
-    argv2 = ["--type", "volume"] + (["--format", opts["format"]] if opts["format"] else [])
-    from dockyard.cli.containers import cmd_inspect
-
-    return cmd_inspect(ctx, argv2 + args)
+    return inspect_as(ctx, "volume", opts["format"], args)
 
 
 def _rm(ctx: Context, argv: list[str]) -> int:
@@ -138,26 +118,17 @@ def _rm(ctx: Context, argv: list[str]) -> int:
 
 def _prune(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "volume prune [OPTIONS]", SUBCOMMANDS["prune"], PRUNE_SPEC)
-    if args:
-        raise UsageError('"dockyard volume prune" accepts no arguments.')
-    if not opts["force"]:
-        what = "all volumes" if opts["all"] else "all anonymous local volumes"
-        sys.stdout.write(f"WARNING! This will remove {what} not used by at least one "
-                         "container.\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    no_args(args, "volume prune")
+    what = "all volumes" if opts["all"] else "all anonymous local volumes"
+    if not opts["force"] and not confirm(f"WARNING! This will remove {what} not used by at "
+                                         "least one container."):
+        return 0
     from dockyard.cli.containers import parse_filters
     from dockyard.cli.render import human_size
 
     filters = list(opts["filter"]) + ["all=true" if opts["all"] else "all=false"]
     res = ctx.client.post("/volumes/prune", {"filters": parse_filters(filters)}) or {}
-    deleted = res.get("VolumesDeleted") or []
-    if deleted:
-        out("Deleted Volumes:")
-        for name in deleted:
-            out(name)
-        out("")
+    print_ids("Deleted Volumes:", res.get("VolumesDeleted"))
     out(f"Total reclaimed space: {human_size(res.get('SpaceReclaimed') or 0)}")
     return 0
 
