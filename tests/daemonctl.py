@@ -36,7 +36,8 @@ def _ping(sock_path: str) -> bool:
 
 
 class Daemon:
-    def __init__(self, base: str | None = None):
+    def __init__(self, base: str | None = None, extra_args: list[str] | None = None):
+        self.extra_args = list(extra_args or [])  # more daemon flags (mirrors, concurrency…)
         self.tag = uuid.uuid4().hex[:8]
         self.base = base or tempfile.mkdtemp(prefix=f"dockyard-test-{self.tag}-")
         self.root = os.path.join(self.base, "root")
@@ -58,7 +59,7 @@ class Daemon:
             [DOCKYARD, "daemon", "--root", self.root, "--exec-root", self.exec_root,
              "-H", self.host, "--cgroup-parent", self.cgroup_parent, "--log-level", "debug",
              "--bridge-name", self.bridge, "--bip", self.bip,
-             "--default-address-pool", self.pool],
+             "--default-address-pool", self.pool, *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
         log.close()

@@ -366,27 +366,5 @@ class OptionDaemon(Daemon):
     """A private daemon started with extra flags (mirrors, concurrency, insecure hosts)."""
 
     def __init__(self, extra: list[str]):
-        super().__init__()
-        self.extra = extra
-
-    def start(self, timeout: float = 20) -> None:
-        from daemonctl import _ping
-
-        os.makedirs(self.base, exist_ok=True)
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [DOCKYARD, "daemon", "--root", self.root, "--exec-root", self.exec_root,
-             "-H", self.host, "--cgroup-parent", self.cgroup_parent, "--log-level", "debug",
-             *self.extra],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited early:\n{self.log()}")
-            if _ping(self.sock):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"daemon did not answer:\n{self.log()}")
+        super().__init__(extra_args=extra)
 
