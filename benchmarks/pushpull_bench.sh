@@ -11,11 +11,8 @@
 # ../shared/bench/anchors-up). REGISTRY_ADDR is the loopback address of the throw-away
 # registry (default 127.0.0.1:5001).
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-bench=${BENCH_PY:-$here/../shared/bench/bench.py}
-[ -f "$bench" ] || { echo "no benchmark harness at $bench (set BENCH_PY)" >&2; exit 2; }
-repeat=3
-[ "${1:-}" = "--repeat" ] && repeat=$2
+. "$(dirname "$0")/lib.sh"
+bench_init 3 "$@"
 dockyard=${DOCKYARD_BIN:-$here/.venv/bin/dockyard}
 [ -x "$dockyard" ] || dockyard=$(command -v dockyard)
 args=(--cli "$dockyard" --label dockyard --prepare)
@@ -24,9 +21,6 @@ if [ -n "${DOCKYARD_SOCK:-}" ]; then
 else
   "$dockyard" version >/dev/null   # starts the default daemon if none answers
 fi
-anchor=${ANCHOR_DOCKER_SOCK:-/tmp/anchors/docker.sock}
-if [ -S "$anchor" ] && command -v docker >/dev/null; then
-  args+=(--cli docker --label docker --env "DOCKER_HOST=unix://$anchor" --prepare)
-fi
+add_docker_anchor
 python3 "$bench" "${args[@]}" --only push_pull --repeat-heavy "$repeat" \
   --registry-addr "${REGISTRY_ADDR:-127.0.0.1:5001}"
