@@ -21,7 +21,7 @@ import posixpath
 import shutil
 import stat
 import tarfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import BinaryIO
 
 from .errors import InvalidArgument, UnsafeArchive
@@ -262,6 +262,38 @@ def iter_members(tf: tarfile.TarFile, what: str = "tar archive") -> Iterator[tar
         yield m
 
 
+# A member can provoke these on its own (a name too long, a link loop…); ENOSPC, EIO and
+# EDQUOT are the host's problem and go up as they are.
+_HOST_ERRNOS = (errno.ENOSPC, errno.EIO, errno.EDQUOT)
+
+
+def unpack_members(tf: tarfile.TarFile, entry: Callable[[tarfile.TarInfo], None], what: str,
+                   doing: str) -> None:
+    """``entry`` on every member (see ``iter_members``); an OSError other than the host's
+    own is the member's fault: UnsafeArchive ``cannot <doing> <name>: <reason>``."""
+    for m in iter_members(tf, what):
+        try:
+            entry(m)
+        except OSError as e:
+            if e.errno in _HOST_ERRNOS:
+                raise
+            raise UnsafeArchive(f"cannot {doing} {m.name!r}: {e.strerror}") from None
+
+
+def member_chunks(buffered: BinaryIO, m: tarfile.TarInfo, scope: str = "archive",
+                  size: int = BUF) -> Iterator[bytes]:
+    """A regular member's data straight from the stream, ``size`` bytes at a time; a stream
+    that ends early is InvalidArgument ``unexpected end of <scope> in <name>``."""
+    buffered.seek(m.offset_data)
+    left = m.size
+    while left:
+        chunk = buffered.read(min(size, left))
+        if not chunk:
+            raise InvalidArgument(f"unexpected end of {scope} in {m.name!r}")
+        left -= len(chunk)
+        yield chunk
+
+
 def clear_for_member(path: str, rel: str, keep_dir: bool, known_dirs: set[str]) -> bool:
     """Make room for the member ``rel`` at ``path``; True when an existing directory is kept
     (a directory entry over a directory only updates it). A removed directory's subtree leaves
@@ -400,14 +432,8 @@ class _Applier:
                 assert src is not None
                 shutil.copyfileobj(src, out, BUF)
             else:
-                buffered.seek(m.offset_data)
-                remaining = m.size
-                while remaining:
-                    chunk = buffered.read(min(BUF, remaining))
-                    if not chunk:
-                        raise InvalidArgument(f"unexpected end of layer data in {m.name!r}")
+                for chunk in member_chunks(buffered, m, "layer data"):
                     out.write(chunk)
-                    remaining -= len(chunk)
         self.size += m.size
 
     def hardlink(self, parts: list[str], m: tarfile.TarInfo) -> None:

@@ -399,17 +399,10 @@ class _Unpacker:
         return clear_for_member(path, rel, keep_dir, self.dirs)
 
     def run(self, tf: tarfile.TarFile, buffered) -> None:
-        from dockyard.archive import iter_members
-        from dockyard.errors import UnsafeArchive
+        from dockyard.archive import unpack_members
 
-        for m in iter_members(tf, "build context archive"):
-            try:
-                self.entry(m, buffered)
-            except OSError as e:
-                if e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
-                    raise
-                raise UnsafeArchive(f"cannot unpack build context entry {m.name!r}: "
-                                    f"{e.strerror}") from None
+        unpack_members(tf, lambda m: self.entry(m, buffered), "build context archive",
+                       "unpack build context entry")
         for path, mtime in sorted(self.times, key=lambda t: -t[0].count("/")):
             try:
                 os.utime(path, (mtime, mtime), follow_symlinks=False)
@@ -417,6 +410,7 @@ class _Unpacker:
                 pass
 
     def entry(self, m: tarfile.TarInfo, buffered) -> None:
+        from dockyard.archive import member_chunks
         from dockyard.errors import UnsafeArchive
 
         parts = self.parts(m.name)
@@ -456,14 +450,8 @@ class _Unpacker:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
                          os.O_CLOEXEC, 0o600)
             with os.fdopen(fd, "wb", buffering=0) as out:
-                buffered.seek(m.offset_data)
-                left = m.size
-                while left:
-                    chunk = buffered.read(min(_CHUNK, left))
-                    if not chunk:
-                        raise InvalidArgument(f"unexpected end of build context in {m.name!r}")
+                for chunk in member_chunks(buffered, m, "build context", _CHUNK):
                     out.write(chunk)
-                    left -= len(chunk)
                 os.fchmod(fd, m.mode & 0o7777)
         elif m.issym():
             if not m.linkname or "\x00" in m.linkname:

@@ -24,7 +24,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from dockyard.archive import iter_members, member_parts
+from dockyard.archive import member_chunks, member_parts, unpack_members
 from dockyard.errors import InvalidArgument, NotFound
 from dockyard.runtime.users import read_db
 from dockyard.sys.inroot import open_in_root
@@ -663,16 +663,8 @@ class _Untar:
         return posixpath.join(self.dest, *parts)
 
     def run(self, tf, buffered) -> None:
-        from dockyard.errors import UnsafeArchive
-
-        for m in iter_members(tf):
-            try:
-                self.entry(m, buffered)
-            except OSError as e:
-                if e.errno in (errno.ENOSPC, errno.EIO, errno.EDQUOT):
-                    raise
-                raise UnsafeArchive(f"cannot extract archive entry {m.name!r}: "
-                                    f"{e.strerror}") from None
+        unpack_members(tf, lambda m: self.entry(m, buffered), "tar archive",
+                       "extract archive entry")
         for path, mtime in sorted(self.times, key=lambda t: -t[0].count("/")):
             try:
                 fd = open_in_root(self.root_fd, path, os.O_PATH | os.O_NOFOLLOW)
@@ -727,14 +719,8 @@ class _Untar:
             fd = os.open(base, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
                          os.O_CLOEXEC, 0o600, dir_fd=pfd)
             try:
-                buffered.seek(m.offset_data)
-                left = m.size
-                while left:
-                    chunk = buffered.read(min(_BUF, left))
-                    if not chunk:
-                        raise InvalidArgument(f"unexpected end of archive in {m.name!r}")
+                for chunk in member_chunks(buffered, m, "archive", _BUF):
                     os.write(fd, chunk)
-                    left -= len(chunk)
                 os.fchown(fd, m.uid, m.gid)
                 os.fchmod(fd, m.mode & 0o7777)
                 _put_xattrs(fd, [(k[len("SCHILY.xattr."):],
