@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import posixpath
 import queue
 import stat
 import tarfile
 import threading
 
 from .. import digest as _digest
-from ..archive import OVERLAY_OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, _walk_sorted, _xattrs
-from ..image.commitlayer import _tarinfo, _TarStream, _times, _WritebackWriter
+from ..image.commitlayer import _TarStream, _WritebackWriter, layer_entries, opaque_header
 from ..image.layer import MEDIA_LAYER_GZIP, LayerInfo
 from ..util import discard
 
@@ -43,62 +41,20 @@ def _tar_tree(root: str, out: _TarStream, epoch: int | None) -> int:
     """Write the layer tar of ``root``; with an epoch, times are clamped on disk too, so
     the unpacked layer tars to the same bytes again."""
     total = 0
-    links: dict[tuple[int, int], str] = {}
     dirs: list[tuple[str, int, int]] = []
-    for rel, full in _walk_sorted(root):
-        st = os.lstat(full)
-        times = _times(st, epoch)
+    for e in layer_entries(root, epoch):
+        st, times = e.st, e.times
         if epoch is not None and times[2] != st.st_mtime_ns:
             if stat.S_ISDIR(st.st_mode):
-                dirs.append((full, times[1], times[2]))
+                dirs.append((e.full, times[1], times[2]))
             else:
-                os.utime(full, ns=(times[1], times[2]), follow_symlinks=False)
-        mode = st.st_mode
-        if stat.S_ISCHR(mode) and st.st_rdev == 0:
-            d, b = posixpath.split(rel)
-            wh = tarfile.TarInfo(posixpath.join(d, WHITEOUT_PREFIX + b))
-            wh.mtime = times[0]
-            out.header(wh)
-            continue
-        if stat.S_ISSOCK(mode):
-            continue
-        ti = _tarinfo(rel, st, times[0])
-        xattrs = _xattrs(full)
-        opaque = stat.S_ISDIR(mode) and xattrs.get(OVERLAY_OPAQUE_XATTR) == b"y"
-        for k, v in sorted(xattrs.items()):
-            if not k.startswith("trusted.overlay."):
-                ti.pax_headers["SCHILY.xattr." + k] = v.decode("utf-8", "surrogateescape")
-        if stat.S_ISREG(mode):
-            key = (st.st_dev, st.st_ino)
-            if st.st_nlink > 1 and key in links:
-                ti.type, ti.linkname, ti.size = tarfile.LNKTYPE, links[key], 0
-                out.header(ti)
-                continue
-            if st.st_nlink > 1:
-                links[key] = rel
-            ti.size = st.st_size
-            out.header(ti)
-            _file(full, st.st_size, out)
+                os.utime(e.full, ns=(times[1], times[2]), follow_symlinks=False)
+        out.header(e.ti)
+        if e.ti.type == tarfile.REGTYPE and not e.whiteout:
+            _file(e.full, st.st_size, out)
             total += st.st_size
-        elif stat.S_ISDIR(mode):
-            ti.type = tarfile.DIRTYPE
-            out.header(ti)
-        elif stat.S_ISLNK(mode):
-            ti.type, ti.linkname = tarfile.SYMTYPE, os.readlink(full)
-            out.header(ti)
-        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-            ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
-            ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            out.header(ti)
-        elif stat.S_ISFIFO(mode):
-            ti.type = tarfile.FIFOTYPE
-            out.header(ti)
-        else:
-            continue
-        if opaque:
-            op = tarfile.TarInfo(posixpath.join(rel, WHITEOUT_OPAQUE))
-            op.mtime = times[0]
-            out.header(op)
+        if e.opaque:
+            out.header(opaque_header(e))
     out.close()
     for path, atime, mtime in reversed(dirs):
         os.utime(path, ns=(atime, mtime), follow_symlinks=False)

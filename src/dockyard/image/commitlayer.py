@@ -15,7 +15,8 @@ import os
 import posixpath
 import stat
 import tarfile
-from typing import BinaryIO
+from collections.abc import Iterator
+from typing import BinaryIO, NamedTuple
 
 from ..archive import (
     OVERLAY_OPAQUE_XATTR,
@@ -233,28 +234,40 @@ def layer_from_upper(content: ContentStore, snapshots: Snapshotter, upper: str,
         raise
 
 
-def _copy_tree(src_root: str, dst_root: str, out: _TarStream,
-               epoch: int | None | object = _FROM_ENV) -> int:
-    total = 0
-    dirs: list = []
+class LayerEntry(NamedTuple):
+    """One upper-dir entry as the layer tar has it: ``ti`` is the header to write (a
+    ``.wh.`` entry for an overlay whiteout, a hardlink to an earlier path, or the entry)."""
+
+    rel: str
+    full: str
+    st: os.stat_result
+    times: tuple[int, int, int]
+    ti: tarfile.TarInfo
+    xattrs: dict[str, bytes]  # without overlay's own (trusted.overlay.*)
+    opaque: bool
+
+    @property
+    def whiteout(self) -> bool:
+        return stat.S_ISCHR(self.st.st_mode) and self.st.st_rdev == 0
+
+
+def layer_entries(root: str, epoch: int | None) -> Iterator[LayerEntry]:
+    """The entries of the upper dir ``root`` in tar order, with their headers: the one walk
+    that commit and build share, so the same tree always gives the same tar bytes. Sockets
+    and unknown types are not in layers (as tar writers skip them)."""
     links: dict[tuple[int, int], str] = {}
-    if epoch is _FROM_ENV:
-        epoch = source_date_epoch()
-    for rel, full in _walk_sorted(src_root):
+    for rel, full in _walk_sorted(root):
         st = os.lstat(full)
         times = _times(st, epoch)
-        dst = os.path.join(dst_root, rel)
         mode = st.st_mode
         if stat.S_ISCHR(mode) and st.st_rdev == 0:  # overlay whiteout
             d, b = posixpath.split(rel)
             wh = tarfile.TarInfo(posixpath.join(d, WHITEOUT_PREFIX + b))
             wh.mtime = times[0]
-            out.header(wh)
-            os.mknod(dst, stat.S_IFCHR, os.makedev(0, 0))
-            os.utime(dst, ns=(times[1], times[2]), follow_symlinks=False)
+            yield LayerEntry(rel, full, st, times, wh, {}, False)
             continue
         if stat.S_ISSOCK(mode):
-            continue  # sockets are not in layers (as tar writers skip them)
+            continue
         ti = _tarinfo(rel, st, times[0])
         xattrs = _xattrs(full)
         opaque = stat.S_ISDIR(mode) and xattrs.get(OVERLAY_OPAQUE_XATTR) == b"y"
@@ -265,38 +278,61 @@ def _copy_tree(src_root: str, dst_root: str, out: _TarStream,
             key = (st.st_dev, st.st_ino)
             if st.st_nlink > 1 and key in links:
                 ti.type, ti.linkname, ti.size = tarfile.LNKTYPE, links[key], 0
-                out.header(ti)
-                os.link(os.path.join(dst_root, links[key]), dst)
-                continue
-            if st.st_nlink > 1:
-                links[key] = rel
-            ti.size = st.st_size
-            out.header(ti)
-            total += _copy_file(full, dst, st.st_size, out)
+            else:
+                if st.st_nlink > 1:
+                    links[key] = rel
+                ti.size = st.st_size
         elif stat.S_ISDIR(mode):
             ti.type = tarfile.DIRTYPE
-            out.header(ti)
-            os.mkdir(dst, 0o700)
         elif stat.S_ISLNK(mode):
             ti.type, ti.linkname = tarfile.SYMTYPE, os.readlink(full)
-            out.header(ti)
-            os.symlink(ti.linkname, dst)
         elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
             ti.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
             ti.devmajor, ti.devminor = os.major(st.st_rdev), os.minor(st.st_rdev)
-            out.header(ti)
-            os.mknod(dst, (mode & ~0o7777) | 0o600, st.st_rdev)
         elif stat.S_ISFIFO(mode):
             ti.type = tarfile.FIFOTYPE
-            out.header(ti)
-            os.mkfifo(dst, 0o600)
         else:
             continue
-        _copy_meta(dst, st, times, xattrs, opaque, dirs)
-        if opaque:
-            op = tarfile.TarInfo(posixpath.join(rel, WHITEOUT_OPAQUE))
-            op.mtime = times[0]
-            out.header(op)
+        yield LayerEntry(rel, full, st, times, ti, xattrs, opaque)
+
+
+def opaque_header(e: LayerEntry) -> tarfile.TarInfo:
+    """The ``.wh..wh..opq`` entry that follows an opaque directory's own."""
+    op = tarfile.TarInfo(posixpath.join(e.rel, WHITEOUT_OPAQUE))
+    op.mtime = e.times[0]
+    return op
+
+
+def _copy_tree(src_root: str, dst_root: str, out: _TarStream,
+               epoch: int | None | object = _FROM_ENV) -> int:
+    total = 0
+    dirs: list = []
+    if epoch is _FROM_ENV:
+        epoch = source_date_epoch()
+    for e in layer_entries(src_root, epoch):  # type: ignore[arg-type]
+        ti, st, times = e.ti, e.st, e.times
+        dst = os.path.join(dst_root, e.rel)
+        out.header(ti)
+        if e.whiteout:
+            os.mknod(dst, stat.S_IFCHR, os.makedev(0, 0))
+            os.utime(dst, ns=(times[1], times[2]), follow_symlinks=False)
+            continue
+        if ti.type == tarfile.LNKTYPE:
+            os.link(os.path.join(dst_root, ti.linkname), dst)
+            continue
+        if ti.type == tarfile.REGTYPE:
+            total += _copy_file(e.full, dst, st.st_size, out)
+        elif ti.type == tarfile.DIRTYPE:
+            os.mkdir(dst, 0o700)
+        elif ti.type == tarfile.SYMTYPE:
+            os.symlink(ti.linkname, dst)
+        elif ti.type in (tarfile.CHRTYPE, tarfile.BLKTYPE):
+            os.mknod(dst, (st.st_mode & ~0o7777) | 0o600, st.st_rdev)
+        else:
+            os.mkfifo(dst, 0o600)
+        _copy_meta(dst, st, times, e.xattrs, e.opaque, dirs)
+        if e.opaque:
+            out.header(opaque_header(e))
     out.close()
     for path, atime, mtime in reversed(dirs):
         os.utime(path, ns=(atime, mtime), follow_symlinks=False)
