@@ -350,6 +350,12 @@ def load_image(client: Client, archive: bytes) -> None:
     client.ok("load", input=archive)
 
 
+def load_random(client: Client, ref: str, sizes: list[int], arch: str = "amd64") -> str:
+    """Load a fresh image of random layers of ``sizes`` bytes as ``ref``; its id."""
+    load_image(client, docker_archive(ref, random_layers(sizes), arch))
+    return inspect(client, ref)["Id"]
+
+
 def inspect(client: Client, name: str) -> dict:
     return json.loads(client.ok("image", "inspect", name))[0]
 

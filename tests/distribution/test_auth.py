@@ -13,11 +13,9 @@ from distkit import (
     DOCKERS,
     DockerRegistry,
     DockyardRegistry,
-    docker_archive,
     inspect,
-    load_image,
+    load_random,
     make_client,
-    random_layers,
     write_htpasswd,
 )
 
@@ -46,8 +44,7 @@ def test_basic_auth_login_push_pull_logout(daemon, dy, kind, basic_registry, wor
     cli = make_client(kind, daemon, workdir)
     host = basic_registry.host
     ref = f"{host}/private/app:v1"
-    load_image(dy, docker_archive(ref, random_layers([20_000])))
-    image_id = inspect(dy, ref)["Id"]
+    image_id = load_random(dy, ref, [20_000])
 
     r = cli("push", ref)
     assert r.returncode == 1
@@ -82,7 +79,7 @@ def test_token_auth(daemon, dy, kind, token_registry, workdir):
     cli = make_client(kind, daemon, workdir)
     host = token_registry.host
     ref = f"{host}/team/tok:v1"
-    load_image(dy, docker_archive(ref, random_layers([20_000])))
+    load_random(dy, ref, [20_000])
 
     r = cli("login", "-u", "alice", "-p", "nope", host)
     assert r.returncode == 1
@@ -142,7 +139,7 @@ def test_credential_helper(daemon, dy, basic_registry, workdir):
         f.write('{"credsStore": "dytest"}')
     host = basic_registry.host
     ref = f"{host}/helper/app:v1"
-    load_image(dy, docker_archive(ref, random_layers([5000])))
+    load_random(dy, ref, [5000])
 
     r = cli("login", "-u", "alice", "--password-stdin", host, input=b"s3cret\n")
     assert r.returncode == 0, r.stderr

@@ -10,13 +10,12 @@ import subprocess
 import threading
 
 import pytest
-from distkit import docker_archive, inspect, load_image, make_client, random_layers
+from distkit import docker_archive, inspect, load_image, load_random, make_client, random_layers
 
 
 def _push_random(dy, ref: str, sizes: list[int]) -> tuple[str, list[dict]]:
-    load_image(dy, docker_archive(ref, random_layers(sizes)))
+    image_id = load_random(dy, ref, sizes)
     dy.ok("push", ref)
-    image_id = inspect(dy, ref)["Id"]
     dy.ok("rmi", ref)
     return image_id, []
 
@@ -149,9 +148,8 @@ def _index(reg, repo: str, entries: list[tuple[str, str]]) -> str:
 def test_manifest_list_platform_selection(dy, docker_registry):
     reg = docker_registry.host
     repo = "plat/app"
-    load_image(dy, docker_archive(f"{reg}/{repo}:amd", random_layers([1000])))
-    load_image(dy, docker_archive(f"{reg}/{repo}:arm", random_layers([1000]), arch="arm64"))
-    amd_id, arm_id = inspect(dy, f"{reg}/{repo}:amd")["Id"], inspect(dy, f"{reg}/{repo}:arm")["Id"]
+    amd_id = load_random(dy, f"{reg}/{repo}:amd", [1000])
+    arm_id = load_random(dy, f"{reg}/{repo}:arm", [1000], arch="arm64")
     dy.ok("push", "-a", f"{reg}/{repo}")
     dy.ok("rmi", f"{reg}/{repo}:amd", f"{reg}/{repo}:arm")
     index_digest = _index(docker_registry, repo, [("amd", "amd64"), ("arm", "arm64")])
@@ -198,8 +196,7 @@ def test_mirror_is_used_for_any_registry(option_daemon, workdir, docker_registry
     dy = make_client("dockyard", d, workdir)
     # the image exists on the mirror's registry only: the pull must have gone there
     ref_m = f"{docker_registry.host}/mirrored/app:v1"
-    load_image(dy, docker_archive(ref_m, random_layers([10_000])))
-    image_id = inspect(dy, ref_m)["Id"]
+    image_id = load_random(dy, ref_m, [10_000])
     dy.ok("push", ref_m)
     dy.ok("rmi", ref_m)
     mirror.requests.clear()
@@ -208,7 +205,7 @@ def test_mirror_is_used_for_any_registry(option_daemon, workdir, docker_registry
     assert ("GET", "/v2/mirrored/app/manifests/v1") in mirror.requests
     # what the mirror lacks comes from the registry itself
     ref_o = f"{origin.host}/only/origin:v1"
-    load_image(dy, docker_archive(ref_o, random_layers([10_000])))
+    load_random(dy, ref_o, [10_000])
     dy.ok("push", ref_o)
     dy.ok("rmi", ref_o)
     dy.ok("pull", ref_o)
@@ -284,7 +281,7 @@ def test_distribution_inspect_with_docker_py(daemon, dy, docker_registry):
     import docker
 
     reg = docker_registry.host
-    load_image(dy, docker_archive(f"{reg}/dpy/app:v1", random_layers([1000]), arch="arm64"))
+    load_random(dy, f"{reg}/dpy/app:v1", [1000], arch="arm64")
     dy.ok("push", f"{reg}/dpy/app:v1")
     client = docker.DockerClient(base_url=daemon.host)
     try:

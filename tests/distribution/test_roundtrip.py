@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from distkit import DOCKERS, docker_archive, inspect, load_image, make_client, random_layers
+from distkit import DOCKERS, docker_archive, inspect, load_image, load_random, make_client
 from distkit import unique as _unique
 
 
@@ -81,7 +81,7 @@ def test_docker_cli_push_pull(daemon, dy, docker, docker_registry, workdir):
 
 def test_push_skips_existing_blobs_and_mounts_across_repositories(dy, docker_registry):
     reg = docker_registry.host
-    load_image(dy, docker_archive(f"{reg}/one/app:v1", random_layers([50_000, 60_000])))
+    load_random(dy, f"{reg}/one/app:v1", [50_000, 60_000])
     out = dy.ok("push", f"{reg}/one/app:v1")
     assert out.count("Pushed") == 2
     again = dy.ok("push", f"{reg}/one/app:v1")
@@ -95,7 +95,7 @@ def test_push_skips_existing_blobs_and_mounts_across_repositories(dy, docker_reg
 
 def test_push_all_tags_and_quiet(dy, docker_registry):
     reg = docker_registry.host
-    load_image(dy, docker_archive(f"{reg}/multi/app:a", random_layers([1000])))
+    load_random(dy, f"{reg}/multi/app:a", [1000])
     dy.ok("tag", f"{reg}/multi/app:a", f"{reg}/multi/app:b")
     out = dy.ok("push", "-a", f"{reg}/multi/app")
     assert "a: digest:" in out and "b: digest:" in out
@@ -114,7 +114,7 @@ def test_chunked_upload(option_daemon, workdir, docker_registry, make_proxy):
     dy = make_client("dockyard", d, workdir)
     proxy = make_proxy(docker_registry.port)
     ref = f"{proxy.host}/chunks/app:v1"
-    load_image(dy, docker_archive(ref, random_layers([3_500_000])))
+    load_random(dy, ref, [3_500_000])
     dy.ok("push", ref)
     patches = [p for m, p in proxy.requests if m == "PATCH"]
     assert len(patches) == 4, proxy.requests

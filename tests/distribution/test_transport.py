@@ -11,11 +11,9 @@ import subprocess
 import pytest
 from distkit import (
     DockyardRegistry,
-    docker_archive,
     inspect,
-    load_image,
+    load_random,
     make_client,
-    random_layers,
 )
 
 from dockyard.cli.base import CLIError
@@ -35,8 +33,7 @@ def test_tls_registry_trusted_through_certs_dir(option_daemon, dy, servers, work
     d = option_daemon("--certs-dir", certs)
     cli = make_client("dockyard", d, workdir)
     ref = f"{reg.host}/tls/app:v1"
-    load_image(cli, docker_archive(ref, random_layers([10_000])))
-    image_id = inspect(cli, ref)["Id"]
+    image_id = load_random(cli, ref, [10_000])
     cli.ok("push", ref)
     cli.ok("rmi", ref)
     cli.ok("pull", ref)
