@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 
-from dockyard.cli.base import Context, out
+from dockyard.cli.base import Context, err, out
 from dockyard.cli.flags import UsageError
 
 TYPE_CHECKING = False
@@ -58,6 +58,25 @@ def inspect_as(ctx: Context, kind: str, fmt: str | None, names: list[str]) -> in
 
     argv = ["--type", kind] + (["--format", fmt] if fmt else [])
     return cmd_inspect(ctx, argv + names)
+
+
+def remove_each(ctx: Context, names: list[str], path_of: Callable[[str], str],
+                query: dict | None = None, missing_ok: bool = False) -> int:
+    """``X rm A B``: each removed in turn and echoed; a failure prints the daemon's line and
+    makes the exit status 1 once the rest are tried. ``missing_ok`` skips a 404 silently."""
+    from dockyard.client import APIError
+
+    failed = False
+    for name in names:
+        try:
+            ctx.client.call("DELETE", path_of(name), query)
+            out(name)
+        except APIError as e:
+            if missing_ok and e.status == 404:
+                continue
+            err(f"Error response from daemon: {e.message}")
+            failed = True
+    return 1 if failed else 0
 
 
 def confirm(warning: str, sep: str = "\n") -> bool:

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from dockyard.cli.base import Context, err, out
-from dockyard.cli.common import confirm, inspect_as, kv, no_args, print_ids, run_group
+from dockyard.cli.base import Context, out
+from dockyard.cli.common import (
+    confirm,
+    inspect_as,
+    kv,
+    no_args,
+    print_ids,
+    remove_each,
+    run_group,
+)
 from dockyard.cli.flags import BOOL, LIST, STR, UsageError, exact_args, min_args
-from dockyard.client import APIError, quote
+from dockyard.client import quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -131,17 +139,8 @@ def _inspect(ctx: Context, argv: list[str]) -> int:
 def _rm(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "network rm NETWORK [NETWORK...]", SUBCOMMANDS["rm"], RM_SPEC)
     min_args(args, 1, "network rm")
-    failed = False
-    for name in args:
-        try:
-            ctx.client.call("DELETE", f"/networks/{quote(name)}")
-            out(name)
-        except APIError as e:
-            if opts["force"] and e.status == 404:
-                continue
-            err(f"Error response from daemon: {e.message}")
-            failed = True
-    return 1 if failed else 0
+    return remove_each(ctx, args, lambda name: f"/networks/{quote(name)}",
+                       missing_ok=opts["force"])
 
 
 def _connect(ctx: Context, argv: list[str]) -> int:

@@ -6,10 +6,18 @@ import os
 import sys
 from typing import Any
 
-from dockyard.cli.base import CLIError, Context, err, out
-from dockyard.cli.common import confirm, inspect_as, kv, no_args, print_ids, run_group
+from dockyard.cli.base import CLIError, Context, out
+from dockyard.cli.common import (
+    confirm,
+    inspect_as,
+    kv,
+    no_args,
+    print_ids,
+    remove_each,
+    run_group,
+)
 from dockyard.cli.flags import BOOL, LIST, STR, UsageError, exact_args, min_args
-from dockyard.client import APIError, quote
+from dockyard.client import quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -104,16 +112,8 @@ def _rm(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "volume rm [OPTIONS] VOLUME [VOLUME...]", SUBCOMMANDS["rm"],
                            RM_SPEC)
     min_args(args, 1, "volume rm")
-    failed = False
-    for name in args:
-        try:
-            ctx.client.call("DELETE", f"/volumes/{quote(name)}",
-                            {"force": True if opts["force"] else None})
-            out(name)
-        except APIError as e:
-            err(f"Error response from daemon: {e.message}")
-            failed = True
-    return 1 if failed else 0
+    return remove_each(ctx, args, lambda name: f"/volumes/{quote(name)}",
+                       {"force": True if opts["force"] else None})
 
 
 def _prune(ctx: Context, argv: list[str]) -> int:
