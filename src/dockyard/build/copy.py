@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from dockyard.archive import member_chunks, member_parts, unpack_members
 from dockyard.errors import InvalidArgument, NotFound
-from dockyard.runtime.users import read_db
+from dockyard.runtime.users import parse_id, read_db
 from dockyard.sys.inroot import open_in_root
 
 _BUF = 1 << 20
@@ -35,13 +35,13 @@ _BUF = 1 << 20
 # -- users ------------------------------------------------------------------------------------
 
 
-def _id(value: str) -> int | None:
-    if value.isdigit():
-        n = int(value)
-        if n >= 2**32 - 1:
-            raise InvalidArgument(f"invalid user/group id {value!r}: out of range")
-        return n
-    return None
+def _lookup_id(rootfs: str, db: str, name: str, id_kind: str, what: str) -> int:
+    """The id of ``name`` in the rootfs's passwd or group file, as ``--chown`` needs it."""
+    for row in read_db(rootfs, db):
+        if row[0] == name and len(row) > 2 and row[2].isdigit():
+            return int(row[2])
+    raise InvalidArgument("unable to convert uid/gid chown string to host mapping: "
+                          f"can't find {id_kind} for {what} {name}: no such {what}: {name}")
 
 
 def resolve_user(rootfs: str, spec: str) -> tuple[int, int]:
@@ -50,28 +50,14 @@ def resolve_user(rootfs: str, spec: str) -> tuple[int, int]:
     parts = spec.split(":")
     if len(parts) > 2 or not parts[0] or (len(parts) == 2 and not parts[1]):
         raise InvalidArgument(f"invalid chown string format: {spec}")
-    user = parts[0]
-    uid = _id(user)
+    uid = parse_id(parts[0])
     if uid is None:
-        for row in read_db(rootfs, "/etc/passwd"):
-            if row[0] == user and len(row) > 2 and row[2].isdigit():
-                uid = int(row[2])
-                break
-        else:
-            raise InvalidArgument("unable to convert uid/gid chown string to host mapping: "
-                                  f"can't find uid for user {user}: no such user: {user}")
+        uid = _lookup_id(rootfs, "/etc/passwd", parts[0], "uid", "user")
     if len(parts) == 1:
         return uid, uid
-    group = parts[1]
-    gid = _id(group)
+    gid = parse_id(parts[1])
     if gid is None:
-        for row in read_db(rootfs, "/etc/group"):
-            if row[0] == group and len(row) > 2 and row[2].isdigit():
-                gid = int(row[2])
-                break
-        else:
-            raise InvalidArgument("unable to convert uid/gid chown string to host mapping: "
-                                  f"can't find gid for group {group}: no such group: {group}")
+        gid = _lookup_id(rootfs, "/etc/group", parts[1], "gid", "group")
     return uid, gid
 
 

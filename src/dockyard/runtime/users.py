@@ -36,7 +36,8 @@ def read_db(root: str, path: str) -> list[list[str]]:
     return rows
 
 
-def _num(s: str) -> int | None:
+def parse_id(s: str) -> int | None:
+    """A numeric uid/gid (below 2^32-1, the kernel's invalid id); None for a name."""
     if s.isdigit():
         v = int(s)
         if v < 2**32 - 1:
@@ -52,7 +53,7 @@ def resolve_user(root: str, spec: str) -> ExecUser:
         raise InvalidArgument(f"invalid user specification {spec!r}")
     passwd = read_db(root, "/etc/passwd")
     user_part = user_part or "0"
-    uid_num = _num(user_part)
+    uid_num = parse_id(user_part)
     entry = None
     for row in passwd:
         if len(row) < 3:
@@ -72,7 +73,7 @@ def resolve_user(root: str, spec: str) -> ExecUser:
         user.home = entry[5] if len(entry) > 5 and entry[5] else "/"
     groups = read_db(root, "/etc/group")
     if group_part:
-        gid_num = _num(group_part)
+        gid_num = parse_id(group_part)
         if gid_num is not None:
             user.gid = gid_num
         else:
