@@ -5,15 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dockyard.cli.base import Context, out
-from dockyard.cli.common import (
-    confirm,
-    inspect_as,
-    kv,
-    no_args,
-    print_ids,
-    remove_each,
-    run_group,
-)
+from dockyard.cli.common import confirm, inspect_as, kv, no_args, print_ids, remove_each, run_group
 from dockyard.cli.flags import BOOL, LIST, STR, UsageError, exact_args, min_args
 from dockyard.client import quote
 
