@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import json
 import os
 import shutil
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .. import reference as _reference
 from ..errors import DockyardError, InvalidArgument, NotFound
@@ -34,6 +36,16 @@ class _NoNetwork:
     """none, host: the runner makes (or shares) the namespace itself."""
 
     netns_path = hosts = resolv = None
+
+
+@dataclass
+class _CacheSource:
+    """A ``--cache-from`` image."""
+
+    image_id: str
+    config_bytes: bytes
+    history: list[dict]
+    layers: list
 
 
 class BuildCancelled(DockyardError):
@@ -81,6 +93,7 @@ class Build:
         # steps that do work (containers, copies) at the same time, whatever the stage count
         self.work_slots = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
         self.total_steps = 0
+        self.cache_sources: list[_CacheSource] | None = None
         self.output: Output = Output(emit, [], options.quiet)
 
     # -- services the stages use ------------------------------------------------------------
@@ -143,6 +156,57 @@ class Build:
         with self._lock:
             self._checksums[key] = value
         return value
+
+    def cached(self, key: str, parent: State, plan) -> State | None:
+        """A cache hit for a step. With ``--cache-from``, as Docker's classic builder, only
+        the listed images are sources: a step hits when a source's history and layers start
+        with the parent's and its next history entry was made by the same instruction."""
+        if self.cache_sources is None:
+            hit = self.cache.get(key)
+            if hit is None:
+                return None
+            return State.from_config(hit.config_bytes, hit.layers, hit.image_id,
+                                     parent.base_id)
+        if plan.sources and plan.key_text.startswith("RUN "):
+            return None  # its bind mounts' content is not in the history entry
+        hist = parent.config.get("history") or []
+        n, nl = len(hist), len(parent.layers)
+        diff_ids = [li.diff_id for li in parent.layers]
+        for src in self.cache_sources:
+            if len(src.history) <= n or src.history[:n] != hist or \
+                    [li.diff_id for li in src.layers[:nl]] != diff_ids:
+                continue
+            entry = src.history[n]
+            if entry.get("created_by") != plan.created_by:
+                continue
+            empty = bool(entry.get("empty_layer"))
+            if not empty and len(src.layers) <= nl:
+                continue
+            if n + 1 == len(src.history) and len(src.layers) == nl + (0 if empty else 1):
+                return State.from_config(src.config_bytes, src.layers, src.image_id,
+                                         parent.base_id)
+            new = parent.fork()
+            if plan.apply is not None:
+                plan.apply(new)
+            new.restore(entry, None if empty else src.layers[nl])
+            return new
+        return None
+
+    def _load_cache_sources(self) -> list[_CacheSource] | None:
+        """The ``--cache-from`` images present here (a missing one is skipped, as Docker);
+        None when none was asked for (the local cache is used)."""
+        if not self.options.cache_from:
+            return None
+        out = []
+        for name in self.options.cache_from:
+            try:
+                img = self.images.get(name)
+            except DockyardError:
+                continue
+            raw = self.images.config_bytes(img)
+            out.append(_CacheSource(img.id, raw, json.loads(raw).get("history") or [],
+                                    self.images._layer_infos(img)))
+        return out
 
     def view(self, state: State) -> str:
         """A read-only mount of a stage's or image's filesystem, kept until the build ends."""
@@ -281,8 +345,10 @@ class Build:
             needed.add(i)
             todo.extend(self._deps(stages[i]))
         order = sorted(needed)
-        first = 1 + len(self.df.global_args)  # docker numbers the ARGs before FROM too
-        for i in order:
+        # docker numbers the ARGs before FROM and every instruction up to the target's
+        # last, also of the stages this build can skip
+        first = 1 + len(self.df.global_args)
+        for i in range(target + 1):
             self._step_no[i] = first - 1
             n = 1 + len(stages[i].instructions)
             if i == target and self.options.labels:
@@ -321,6 +387,7 @@ class Build:
                                       f"this host builds for {host[0]}/{host[1]} only")
         self._global_args()
         order = self._plan()
+        self.cache_sources = self._load_cache_sources()
         self._from_lines = {s.index: self._from_original(s) for s in self.df.stages}
         self.output = Output(self.emit, order, self.options.quiet)
         for t in self.options.tags:

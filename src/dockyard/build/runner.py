@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import selectors
 import shutil
 import signal
 import subprocess
@@ -96,9 +97,10 @@ class StepRunner:
                            "options": ["rbind", "rprivate"]})
         return mounts
 
-    def run(self, req: RunRequest, on_output: Callable[[bytes], None]) -> int:
-        """Run to completion, feeding output chunks (stdout and stderr merged, in order);
-        returns the exit code."""
+    def run(self, req: RunRequest, on_output: Callable[[bytes], None],
+            on_error: Callable[[bytes], None] | None = None) -> int:
+        """Run to completion, feeding output chunks as they come (stderr to ``on_error``
+        when given: docker shows it in red); returns the exit code."""
         bundle = os.path.join(self.root, "c", req.cid)
         os.makedirs(bundle, mode=0o700)
         try:
@@ -116,33 +118,49 @@ class StepRunner:
             spec = build_spec(opts)
             with open(os.path.join(bundle, "config.json"), "w") as f:
                 json.dump(spec, f)
-            return self._runc_run(req.cid, bundle, on_output, req.cancelled)
+            return self._runc_run(req.cid, bundle, on_output, req.cancelled, on_error)
         finally:
             shutil.rmtree(bundle, ignore_errors=True)
 
     def _runc_run(self, cid: str, bundle: str, on_output: Callable[[bytes], None],
-                  cancelled: Callable[[], bool] | None = None) -> int:
+                  cancelled: Callable[[], bool] | None = None,
+                  on_error: Callable[[bytes], None] | None = None) -> int:
         cmd = [self.runtime_path, "--root", self.runc_root, "run", "--bundle", bundle, cid]
-        rfd, wfd = os.pipe()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe() if on_error is not None else (None, out_w)
         try:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=wfd, stderr=wfd,
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=err_w,
                                     close_fds=True, start_new_session=True)
         except OSError as e:
-            os.close(rfd)
-            os.close(wfd)
+            for fd in {out_r, out_w, err_r, err_w} - {None}:
+                os.close(fd)
             raise RuntimeFailure(f"cannot run {self.runtime_path}: {e}") from None
-        os.close(wfd)
+        for fd in {out_w, err_w}:
+            os.close(fd)
         with self._lock:
             self._procs[cid] = proc
         if cancelled is not None and cancelled():  # cancelled while it was starting
             self.cancel(cid)
         try:
-            with os.fdopen(rfd, "rb", buffering=0) as r:
-                while True:
-                    data = r.read(65536)
-                    if not data:
-                        break
-                    on_output(data)
+            sinks = {out_r: on_output}
+            if err_r is not None and on_error is not None:
+                sinks[err_r] = on_error
+            with selectors.DefaultSelector() as sel:
+                for fd in sinks:
+                    sel.register(fd, selectors.EVENT_READ)
+                try:
+                    while sinks:
+                        for key, _ in sel.select():
+                            data = os.read(key.fd, 65536)
+                            if data:
+                                sinks[key.fd](data)
+                            else:
+                                sel.unregister(key.fd)
+                                del sinks[key.fd]
+                finally:
+                    os.close(out_r)
+                    if err_r is not None:
+                        os.close(err_r)
             return proc.wait()
         finally:
             with self._lock:

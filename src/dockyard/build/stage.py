@@ -149,10 +149,9 @@ class StageBuild:
                        sources=plan.sources,
                        extra="" if b.epoch is None else f"epoch={b.epoch}")
         if plan.cacheable and not b.options.no_cache:
-            hit = b.cache.get(key)
+            hit = b.cached(key, self.state, plan)
             if hit is not None:
-                self.state = State.from_config(hit.config_bytes, hit.layers, hit.image_id,
-                                               self.state.base_id)
+                self.state = hit
                 self.out(" ---> Using cache\n")
                 self.out(f" ---> {short(hit.image_id)}\n")
                 return

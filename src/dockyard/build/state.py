@@ -96,6 +96,18 @@ class State:
     def config_bytes(self) -> bytes:
         return canonical(with_rootfs(self.config, self.layers))
 
+    def restore(self, entry: dict, layer: LayerInfo | None) -> bytes:
+        """A step taken from a cache source (``--cache-from``): its history entry and layer
+        as they are in that image, so the following steps keep matching it."""
+        if layer is not None:
+            self.layers.append(layer)
+        self.config["history"] = list(self.config.get("history") or []) + [dict(entry)]
+        if entry.get("created"):
+            self.config["created"] = entry["created"]
+        raw = self.config_bytes()
+        self.image_id = "sha256:" + hashlib.sha256(raw).hexdigest()
+        return raw
+
     def commit(self, created_by: str, created: str | None, layer: LayerInfo | None,
                comment: str = "") -> bytes:
         """Add a history entry (and the layer, if any), recompute the ID; returns the

@@ -16,6 +16,7 @@ from .workspace import RUNTIME_STUBS, Workspace
 
 _NETWORKS = ("default", "none", "host", "bridge")
 _SCRIPT_PATH = "/dev/.dockyard-heredoc"  # in the container's /dev tmpfs: never in a layer
+_RED, _RESET = "\x1b[91m", "\x1b[0m"
 
 
 def _heredoc_script(ins) -> tuple[str, bool]:
@@ -105,16 +106,25 @@ def plan_run(sb, ins) -> Step:
                 req.netns_path, req.hosts, req.resolv = net.netns_path, net.hosts, net.resolv
                 b.step_started(cid)
                 decoder = codecs.getincrementaldecoder("utf-8")("replace")
+                err_decoder = codecs.getincrementaldecoder("utf-8")("replace")
                 try:
                     def show(data: bytes) -> None:
                         text = decoder.decode(data)
                         if text:
                             sb.out(text)
 
-                    code = b.runner.run(req, show)
+                    def show_err(data: bytes) -> None:
+                        text = err_decoder.decode(data)
+                        if text:  # docker's classic builder: stderr chunks in red
+                            sb.out(f"{_RED}{text}{_RESET}")
+
+                    code = b.runner.run(req, show, show_err)
                     rest = decoder.decode(b"", final=True)
                     if rest:
                         sb.out(rest)
+                    rest = err_decoder.decode(b"", final=True)
+                    if rest:
+                        sb.out(f"{_RED}{rest}{_RESET}")
                 finally:
                     b.step_ended(cid)
                 b.check_cancelled()
