@@ -37,6 +37,10 @@ class Unavailable(DockyardError):
     pass
 
 
+class NotImplementedByDriver(DockyardError):
+    """The configured driver cannot do this (reading a ``none`` log); Docker answers 501."""
+
+
 class DigestMismatch(InvalidArgument):
     pass
 

@@ -98,3 +98,58 @@ def test_errors(client, ctr):
         api.exec_start(eid, detach=True)
     assert "executable file not found" in str(e.value)
     assert api.exec_inspect(eid)["ExitCode"] == 127
+
+
+def _read_all(sock) -> bytes:
+    data = b""
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
+
+
+def test_start_request_tty_decides_the_framing(client, ctr):
+    """Docker frames by the start request's Tty; the terminal comes from the exec config."""
+    api = client.api
+    eid = api.exec_create(ctr.id, ["printf", "abc"], tty=True)["Id"]
+    sock = api.exec_start(eid, socket=True)._sock  # start Tty=false: multiplexed
+    try:
+        assert _read_all(sock) == b"\x01\x00\x00\x00\x00\x00\x00\x03abc"
+    finally:
+        sock.close()
+    # A terminal's \r\n, in frames; a start Tty=true on a non-tty exec gives raw bytes of pipes.
+    assert api.exec_start(api.exec_create(ctr.id, ["echo", "x"], tty=True)["Id"],
+                          demux=True) == (b"x\r\n", None)
+    eid = api.exec_create(ctr.id, ["sh", "-c", "echo out; echo err >&2"])["Id"]
+    sock = api.exec_start(eid, tty=True, socket=True)._sock
+    try:
+        assert sorted(_read_all(sock).splitlines()) == [b"err", b"out"]
+    finally:
+        sock.close()
+    assert api.exec_inspect(eid)["ProcessConfig"]["tty"] is False
+
+
+@pytest.mark.parametrize("keys,typed", [(None, b"\x10\x11"), ("ctrl-x", b"\x18")])
+def test_detach_keys_end_the_exec_stream(client, ctr, keys, typed):
+    api = client.api
+    eid = api.exec_create(ctr.id, "cat", stdin=True, tty=True, detach_keys=keys)["Id"]
+    sock = api.exec_start(eid, tty=True, socket=True)._sock
+    try:
+        sock.settimeout(30)
+        sock.sendall(b"hi\n")
+        echoed = b""
+        while b"hi" not in echoed:
+            echoed += sock.recv(4096)
+        sock.sendall(typed)
+        _read_all(sock)  # returns: the daemon ended the stream
+    finally:
+        sock.close()
+    info = api.exec_inspect(eid)
+    assert info["Running"] is True  # detached, not ended
+    assert info["DetachKeys"] == (keys or "")
+    ctr.exec_run(["kill", str(info["Pid"])])
+
+
+def test_invalid_detach_keys_refused_at_create(client, ctr):
+    with pytest.raises(docker.errors.APIError) as e:
+        client.api.exec_create(ctr.id, "cat", stdin=True, tty=True, detach_keys="ctrl-")
+    assert e.value.status_code == 400 and "Invalid escape keys" in str(e.value)

@@ -175,6 +175,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
     since = _parse_time(q.get("since"))
     until = _parse_time(q.get("until"))
     tty = bool(c.config.get("Tty"))
+    request.app["engine"].logs.check_readable(c)
     resp = web.StreamResponse(status=200, headers={
         "Content-Type": "application/vnd.docker.raw-stream" if tty
         else "application/vnd.docker.multiplexed-stream"})

@@ -12,6 +12,7 @@ STATUS_BY_ERROR: list[tuple[type, int]] = [
     (e.Forbidden, 403),
     (e.NotFound, 404),
     (e.Conflict, 409),
+    (e.NotImplementedByDriver, 501),
     (e.Unavailable, 503),
 ]
 

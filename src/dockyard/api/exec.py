@@ -6,6 +6,7 @@ from aiohttp import web
 
 from ..errors import InvalidArgument
 from .app import read_json
+from .detach import filtered, parse_detach_keys
 from .filters import query_int
 from .streams import Hijacked, frame
 
@@ -35,21 +36,23 @@ async def start(request: web.Request) -> web.StreamResponse:
         size = (cs[0], cs[1])
     ex = svc.get(request.match_info["id"])
     if detach:
-        await svc.start(ex.id, detach=True, tty=body.get("Tty"), size=size)
+        await svc.start(ex.id, detach=True, size=size)
         return web.Response(status=200)
     # Spawned before the hijack, so a stopped container is a plain error reply; a process
     # that cannot be set up (unknown user) fails in the stream with 126, as Docker's does.
     failure = None
     try:
-        await svc.start(ex.id, detach=False, tty=body.get("Tty"), size=size)
+        await svc.start(ex.id, detach=False, size=size)
     except InvalidArgument as e:
         if ex.started:
             raise
         svc.fail(ex, str(e))
         failure = str(e)
-    tty = ex.tty
+    # As in Docker, the start request's Tty decides the framing (raw or multiplexed); the
+    # process's terminal came from the exec config.
+    raw = bool(body.get("Tty"))
     try:
-        conn = await Hijacked.take(request, "application/vnd.docker.raw-stream" if tty
+        conn = await Hijacked.take(request, "application/vnd.docker.raw-stream" if raw
                                    else "application/vnd.docker.multiplexed-stream")
     except BaseException:
         if failure is None:  # nobody reads it: drain so the process never blocks on a pipe
@@ -57,26 +60,45 @@ async def start(request: web.Request) -> web.StreamResponse:
         raise
     if failure is not None:
         msg = (failure + "\r\n").encode()
-        conn.write(msg if tty else frame("stdout", msg))
+        conn.write(msg if raw else frame("stdout", msg))
         conn.close()
         return conn.response
+    # The detach keys end this stream and leave the process running (a tty with stdin only).
+    keys = parse_detach_keys(ex.detach_keys) if ex.attach_stdin and ex.tty else b""
+    detached = asyncio.Event()
     stdin_task = None
     if ex.attach_stdin:
-        stdin_task = asyncio.create_task(svc.pump_stdin(ex, conn.stdin))
+        chunks = await filtered(conn.stdin, keys, detached) if keys else conn.stdin
+        stdin_task = asyncio.create_task(svc.pump_stdin(ex, chunks))
+    pump = asyncio.ensure_future(_copy_output(svc, ex, conn, raw))
+    detach_wait = asyncio.ensure_future(detached.wait())
     try:
-        async for name, data in svc.output(ex):
-            if (name == "stdout" and not ex.attach_stdout) or \
-                    (name == "stderr" and not ex.attach_stderr):
-                continue
-            conn.write(data if tty else frame(name, data))
-            await conn.drain()
-        await svc.wait(ex)
+        await asyncio.wait({pump, detach_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if pump.done():
+            pump.result()
     finally:
+        detach_wait.cancel()
         if stdin_task:
             stdin_task.cancel()
+        if not pump.done():
+            pump.cancel()
         conn.close()  # the client's EOF first: it asks for the exit code next
-        svc.finish(ex)
+        if detached.is_set() and ex.running:
+            # Detached: the process runs on; its output is drained so it never blocks.
+            asyncio.get_running_loop().create_task(_discard(svc, ex))
+        else:
+            svc.finish(ex)
     return conn.response
+
+
+async def _copy_output(svc, ex, conn: Hijacked, raw: bool) -> None:
+    async for name, data in svc.output(ex):
+        if (name == "stdout" and not ex.attach_stdout) or \
+                (name == "stderr" and not ex.attach_stderr):
+            continue
+        conn.write(data if raw else frame(name, data))
+        await conn.drain()
+    await svc.wait(ex)
 
 
 async def _discard(svc, ex) -> None:

@@ -14,6 +14,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from ..detachkeys import parse_detach_keys
 from ..errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
 from ..runtime import cgwarm
 from ..runtime.caps import host_bounding_set
@@ -80,6 +81,14 @@ class ExecService:
         if not isinstance(workdir, str) or (workdir and not workdir.startswith("/")):
             raise InvalidArgument(f"the working directory '{workdir}' is invalid, it needs to be "
                                   "an absolute path")
+        detach_keys = body.get("DetachKeys") or body.get("detachKeys") or ""
+        if not isinstance(detach_keys, str):
+            raise InvalidArgument("DetachKeys must be a string")
+        if detach_keys:
+            try:
+                parse_detach_keys(detach_keys)
+            except InvalidArgument:
+                raise InvalidArgument(f"Invalid escape keys ({detach_keys}) provided") from None
         user = body.get("User") or ""
         if not isinstance(user, str):
             raise InvalidArgument("User must be a string")
@@ -90,7 +99,7 @@ class ExecService:
             attach_stdin=bool(body.get("AttachStdin")),
             attach_stdout=bool(body.get("AttachStdout")),
             attach_stderr=bool(body.get("AttachStderr")),
-            detach_keys=str(body.get("DetachKeys") or ""),
+            detach_keys=detach_keys,
         )
         self._execs[ex.id] = ex
         self._trim(c.id)
@@ -125,9 +134,10 @@ class ExecService:
 
     # ---- start ----------------------------------------------------------------------------
 
-    async def start(self, exec_id: str, *, detach: bool, tty: bool | None = None,
+    async def start(self, exec_id: str, *, detach: bool,
                     size: tuple[int, int] | None = None) -> ExecInstance:
-        """Spawn the process; attached execs are then driven by ``stream``."""
+        """Spawn the process; attached execs are then driven by ``stream``. The process's
+        terminal is the exec config's ``Tty`` (the start request's only frames the stream)."""
         ex = self.get(exec_id)
         if ex.started:
             raise Conflict(f"Exec command {exec_id} has already run")
@@ -135,8 +145,6 @@ class ExecService:
         self._check_running(c)
         ex.started = True
         ex.detached = detach
-        if tty is not None and not ex.tty and tty:
-            ex.tty = True
         try:
             process = self._process_spec(c, ex)
         except Exception:

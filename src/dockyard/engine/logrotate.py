@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
 DEFAULT_MAX_FILE = 3
 DRIVERS = ("", "json-file", "k8s-file", "local")
+BUILTIN_OPTS = {"max-size": "10m", "max-file": str(DEFAULT_MAX_FILE)}
 _UNITS = {"": 1, "b": 1, "k": 1024, "kb": 1024, "m": 1024 ** 2, "mb": 1024 ** 2,
           "g": 1024 ** 3, "gb": 1024 ** 3}
 
@@ -48,25 +49,30 @@ def parse_size(value: str) -> int:
 
 
 def effective_config(log_config: dict | None, defaults: dict[str, str]) -> dict:
-    """The container's LogConfig with the daemon's defaults filled in, checked (a create-time
-    error rather than a start-time one)."""
+    """The container's LogConfig as stored, checked at create time rather than at start: the
+    client's options plus those the operator gave the daemon (``--log-opt``), as Docker merges
+    daemon.json's; the built-in 10m x 3 stays internal, so a plain container shows ``{}`` as
+    Docker's does. ``none`` keeps no log to read."""
     lc = log_config or {}
     if not isinstance(lc, dict):
         raise InvalidArgument("HostConfig.LogConfig must be an object")
     kind = lc.get("Type") or ""
-    if kind not in DRIVERS:
-        raise InvalidArgument(f"logging driver {kind!r} is not supported: use json-file "
-                              "(with --log-opt max-size and max-file)")
-    opts = dict(defaults)
+    if not isinstance(kind, str) or (kind not in DRIVERS and kind != "none"):
+        raise InvalidArgument(f"logger: no log driver named '{kind}' is registered")
     given = lc.get("Config") or {}
     if not isinstance(given, dict):
         raise InvalidArgument("HostConfig.LogConfig.Config must be an object")
-    for key, value in given.items():
-        if key not in ("max-size", "max-file", "mode", "compress", "labels", "env", "tag"):
-            raise InvalidArgument(f"unknown log opt '{key}' for json-file log driver")
-        opts[key] = str(value)
-    limits(opts)
-    return {"Type": "json-file", "Config": opts}
+    driver = "none" if kind == "none" else "json-file"
+    for key in given:
+        if driver == "none" or key not in ("max-size", "max-file", "mode", "compress",
+                                           "labels", "env", "tag"):
+            raise InvalidArgument(f"unknown log opt '{key}' for {driver} log driver")
+    opts = {str(k): str(v) for k, v in given.items()}
+    limits({**defaults, **opts})
+    if driver == "json-file":
+        operator = {k: v for k, v in defaults.items() if BUILTIN_OPTS.get(k) != v}
+        opts = {**operator, **opts}
+    return {"Type": driver, "Config": opts}
 
 
 def limits(opts: dict[str, str]) -> tuple[int, int]:
@@ -85,7 +91,7 @@ def limits(opts: dict[str, str]) -> tuple[int, int]:
 
 def parse_daemon_opts(items: list[str]) -> dict[str, str]:
     """``dockyard daemon --log-opt max-size=10m --log-opt max-file=3``."""
-    opts = {"max-size": "10m", "max-file": str(DEFAULT_MAX_FILE)}
+    opts = dict(BUILTIN_OPTS)
     for item in items:
         key, eq, value = item.partition("=")
         if not eq:

@@ -12,7 +12,7 @@ import os
 import socket
 import time
 
-from ..errors import NotFound
+from ..errors import NotFound, NotImplementedByDriver
 from ..runtime.logfile import follow_log, read_log
 
 log = logging.getLogger(__name__)
@@ -22,8 +22,16 @@ class LogService:
     def __init__(self, containers):
         self.containers = containers
 
+    @staticmethod
+    def check_readable(c) -> None:
+        """``--log-driver none``: the file is still written (attach reads it) but, as in
+        Docker, ``logs`` has nothing to read."""
+        if (c.host_config.get("LogConfig") or {}).get("Type") == "none":
+            raise NotImplementedByDriver("configured logging driver does not support reading")
+
     async def read(self, c, *, stdout: bool, stderr: bool, since: float, until: float, tail: int,
                    follow: bool):
+        self.check_readable(c)
         path = self.containers.log_path(c.id)
         if not follow:
             for rec in await asyncio.to_thread(
