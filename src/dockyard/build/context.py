@@ -333,8 +333,12 @@ def _patterns_of(dest_dir: str, dockerfile: str) -> tuple[list[str], str | None]
     return read_patterns(text), os.path.relpath(path, dest_dir)
 
 
-def extract_context(stream, dest_dir: str, *, dockerfile: str = "Dockerfile") -> None:
-    """Unpack an uploaded context (gzip, bzip2, xz or plain tar) into the empty ``dest_dir``.
+def extract_context(stream, dest_dir: str, *, dockerfile: str = "Dockerfile",
+                    spill_dir: str | None = None) -> str:
+    """Unpack an uploaded context (gzip, bzip2, xz or plain tar) into the empty ``dest_dir``;
+    returns where it is. When ``dest_dir``'s filesystem fills up (a context in /dev/shm
+    bigger than the RAM left) and ``spill_dir`` (empty, on disk) is given, what is unpacked
+    moves there and the unpacking continues there.
 
     Hostile entries (``..``, absolute names, writing through a symlink, hardlinks out of the
     context, device nodes) raise ``UnsafeArchive``. Paths the context's ignore file ignores are
@@ -345,16 +349,19 @@ def extract_context(stream, dest_dir: str, *, dockerfile: str = "Dockerfile") ->
 
     src = decompress_stream(stream)
     tf, buffered = open_tar_stream(src)
-    _Unpacker(dest_dir).run(tf, buffered)
+    unpacker = _Unpacker(dest_dir, spill_dir)
+    unpacker.run(tf, buffered)
     drain(src)
+    dest_dir = unpacker.dest
     patterns, ignore_rel = _patterns_of(dest_dir, dockerfile)
     if not patterns:
-        return
+        return dest_dir
     matcher = Matcher(patterns)
     keep = {_norm(dockerfile), ".dockerignore"}
     if ignore_rel:
         keep.add(ignore_rel)
     _prune(dest_dir, "", matcher, keep)
+    return dest_dir
 
 
 class _Unpacker:
@@ -363,10 +370,58 @@ class _Unpacker:
     O_EXCL|O_NOFOLLOW. Unlike an image layer, a context may hold symlinks pointing anywhere
     (``ln -s ../shared``): they are only ever resolved inside the context later."""
 
-    def __init__(self, dest: str):
+    def __init__(self, dest: str, spill_dir: str | None = None):
         self.dest = os.path.abspath(dest)
+        self.spill_dir = spill_dir
         self.dirs: set[str] = {""}
         self.times: list[tuple[str, int]] = []
+
+    def spill(self, e: OSError) -> None:
+        """ENOSPC: move what is unpacked to ``spill_dir`` and go on there (once)."""
+        import shutil
+        import subprocess
+
+        if e.errno != errno.ENOSPC or not self.spill_dir:
+            raise e
+        old, self.dest, self.spill_dir = self.dest, os.path.abspath(self.spill_dir), None
+        r = subprocess.run(["cp", "-a", "--", old + "/.", self.dest + "/"],
+                           capture_output=True)  # keeps hardlinks, modes, times, symlinks
+        shutil.rmtree(old, ignore_errors=True)
+        if r.returncode != 0:
+            raise e
+        self.times = [(self.dest + p[len(old):], t) for p, t in self.times]
+
+    def entry_or_spill(self, m: tarfile.TarInfo, buffered) -> None:
+        try:
+            self.entry(m, buffered)
+        except OSError as e:  # no data of this member was read (see write_member)
+            self.spill(e)
+            self.entry(m, buffered)
+
+    def write_member(self, path: str, m: tarfile.TarInfo, buffered) -> None:
+        from dockyard.archive import member_chunks
+
+        rel = os.path.relpath(path, self.dest)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
+                     os.O_CLOEXEC, 0o600)
+        try:
+            for chunk in member_chunks(buffered, m, "build context", _CHUNK):
+                view = memoryview(chunk)
+                while view:
+                    try:
+                        view = view[os.write(fd, view):]
+                    except OSError as e:
+                        if e.errno != errno.ENOSPC or not self.spill_dir:
+                            raise
+                        os.close(fd)
+                        fd = -1
+                        self.spill(e)
+                        fd = os.open(os.path.join(self.dest, rel), os.O_WRONLY | os.O_APPEND |
+                                     os.O_NOFOLLOW | os.O_CLOEXEC)
+            os.fchmod(fd, m.mode & 0o7777)
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
     def parts(self, name: str, what: str = "entry") -> list[str]:
         from dockyard.archive import member_parts
@@ -401,7 +456,7 @@ class _Unpacker:
     def run(self, tf: tarfile.TarFile, buffered) -> None:
         from dockyard.archive import unpack_members
 
-        unpack_members(tf, lambda m: self.entry(m, buffered), "build context archive",
+        unpack_members(tf, lambda m: self.entry_or_spill(m, buffered), "build context archive",
                        "unpack build context entry")
         for path, mtime in sorted(self.times, key=lambda t: -t[0].count("/")):
             try:
@@ -410,7 +465,6 @@ class _Unpacker:
                 pass
 
     def entry(self, m: tarfile.TarInfo, buffered) -> None:
-        from dockyard.archive import member_chunks
         from dockyard.errors import UnsafeArchive
 
         parts = self.parts(m.name)
@@ -447,12 +501,7 @@ class _Unpacker:
         if m.isreg():
             if m.size < 0 or m.size > 1 << 40:
                 raise UnsafeArchive(f"build context entry {m.name!r} has an absurd size")
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW |
-                         os.O_CLOEXEC, 0o600)
-            with os.fdopen(fd, "wb", buffering=0) as out:
-                for chunk in member_chunks(buffered, m, "build context", _CHUNK):
-                    out.write(chunk)
-                os.fchmod(fd, m.mode & 0o7777)
+            self.write_member(path, m, buffered)
         elif m.issym():
             if not m.linkname or "\x00" in m.linkname:
                 raise UnsafeArchive(f"invalid symlink target in build context entry {m.name!r}")
