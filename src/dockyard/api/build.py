@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 
 from aiohttp import web
@@ -76,9 +75,9 @@ def parse_options(q):
     if quota > 0:
         nano = int(quota * 1e9 / (period or 100000))
     network = q.get("networkmode") or "default"
-    if network not in ("default", "none", "host", "bridge"):
+    if network.startswith("container:"):
         raise InvalidArgument(f"network mode {network!r} is not supported by the builder "
-                              "(default, none, host)")
+                              "(default, none, host or a network's name)")
     return BuildOptions(
         tags=[t for t in q.getall("t", []) if t],
         dockerfile=q.get("dockerfile") or "Dockerfile",
@@ -120,8 +119,9 @@ def _registry_config(value: str | None) -> dict:
 
 
 def _receive(body, dest: str, secrets_dir: str, secret_specs: list,
-             dockerfile: str) -> dict[str, str]:
-    """Blocking: the secrets prefix, then the context tar extracted into ``dest``."""
+             dockerfile: str, spill: str | None = None) -> tuple[dict[str, str], str]:
+    """Blocking: the secrets prefix, then the context tar extracted into ``dest`` (moved to
+    ``spill`` if ``dest``'s filesystem fills up); returns (secrets, context directory)."""
     from ..build import context as _context
 
     secrets: dict[str, str] = {}
@@ -138,13 +138,14 @@ def _receive(body, dest: str, secrets_dir: str, secret_specs: list,
             f.write(data)
         secrets[sid] = path
     try:
-        _context.extract_context(_PaddedTar(body), dest, dockerfile=dockerfile)
+        where = _context.extract_context(_PaddedTar(body), dest, dockerfile=dockerfile,
+                                         spill_dir=spill)
     except OSError as e:
         if e.errno != errno.ENOSPC:
             raise
-        raise Unavailable(f"no space left for the build context in {os.path.dirname(dest)}"
-                          ) from None
-    return secrets
+        raise Unavailable("no space left for the build context in "
+                          f"{os.path.dirname(spill or dest)}") from None
+    return secrets, where
 
 
 _COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
@@ -194,7 +195,7 @@ async def build(request: web.Request) -> web.StreamResponse:
     options.registry_auths = _registry_config(request.headers.get("X-Registry-Config"))
     secret_specs = _json_param(q, "dockyard-secrets", [])
     svc = service(request.app)
-    workdir = tempfile.mkdtemp(dir=svc.context_root, prefix=svc.context_prefix)
+    workdir, spilldir = svc.context_dirs(request.content_length)
     ctx = os.path.join(workdir, "context")
     secrets_dir = os.path.join(workdir, "secrets")
     os.mkdir(ctx, 0o755)
@@ -238,8 +239,8 @@ async def build(request: web.Request) -> web.StreamResponse:
     watcher = asyncio.create_task(watch_client())
     try:
         t0 = time.perf_counter()
-        secrets = await consume_body(request, _receive, ctx, secrets_dir, secret_specs,
-                                     options.dockerfile)
+        secrets, ctx = await consume_body(request, _receive, ctx, secrets_dir, secret_specs,
+                                          options.dockerfile, spilldir)
         t1 = time.perf_counter()
         try:
             await asyncio.to_thread(svc.build, ctx, options, emit, secrets, started)
@@ -259,6 +260,8 @@ async def build(request: web.Request) -> web.StreamResponse:
     finally:
         watcher.cancel()
         await asyncio.to_thread(shutil.rmtree, workdir, True)
+        if spilldir:
+            await asyncio.to_thread(shutil.rmtree, spilldir, True)
     if state["broken"]:
         return resp
     if not resp.prepared:

@@ -25,7 +25,9 @@ class BuildService:
         self.tmp_root = os.path.join(self.root, "tmp")
         self.cache_mount_root = os.path.join(self.root, "cache-mounts")
         self.context_root, self.context_prefix = _context_root(self.root)
-        for d in (self.tmp_root, self.cache_mount_root, self.context_root):
+        self.disk_context_root = os.path.join(self.root, "contexts")  # /dev/shm is too small
+        for d in (self.tmp_root, self.cache_mount_root, self.context_root,
+                  self.disk_context_root):
             os.makedirs(d, mode=0o700, exist_ok=True)
         self.cache = getattr(engine, "build_cache", None)
         if self.cache is None:
@@ -42,7 +44,8 @@ class BuildService:
                 self.images.snapshots.unmount(target)
             except OSError as e:
                 log.warning("cannot unmount leftover build mount %s: %s", target, e)
-        for d, prefix in ((self.tmp_root, ""), (self.context_root, self.context_prefix)):
+        for d, prefix in ((self.tmp_root, ""), (self.context_root, self.context_prefix),
+                          (self.disk_context_root, "ctx-")):
             for n in os.listdir(d):
                 if not n.startswith(prefix):
                     continue
@@ -53,6 +56,25 @@ class BuildService:
         for key in list(self.images.snapshots.snapshots()):
             if key.startswith("build-"):
                 self.images.snapshots.remove(key)
+
+    def context_dirs(self, size: int | None) -> tuple[str, str | None]:
+        """(work directory, spill directory or None) for one upload: in /dev/shm unless the
+        body's size (when the client gave it) does not fit in what it has free, with a disk
+        directory to move to if an unpacked (decompressed) context fills it up anyway."""
+        import tempfile
+
+        disk = self.disk_context_root
+        if self.context_root == disk:
+            return tempfile.mkdtemp(dir=disk, prefix="ctx-"), None
+        try:
+            st = os.statvfs(self.context_root)
+            free = st.f_bavail * st.f_frsize
+        except OSError:
+            free = 0
+        if size is not None and size + (64 << 20) > free:
+            return tempfile.mkdtemp(dir=disk, prefix="ctx-"), None
+        return (tempfile.mkdtemp(dir=self.context_root, prefix=self.context_prefix),
+                tempfile.mkdtemp(dir=disk, prefix="ctx-"))
 
     # -- images -----------------------------------------------------------------------------
 
@@ -146,10 +168,11 @@ def _context_root(root: str) -> tuple[str, str]:
     The prefix names this daemon's entries (several daemons share /dev/shm)."""
     import hashlib
 
-    shm = "/dev/shm"
+    shm = os.environ.get("DOCKYARD_BUILD_SHM") or "/dev/shm"  # tests: a small tmpfs
     try:
         st = os.statvfs(shm)
-        if st.f_bavail * st.f_frsize >= (2 << 30) and os.access(shm, os.W_OK):
+        if (st.f_bavail * st.f_frsize >= (2 << 30) or shm != "/dev/shm") and \
+                os.access(shm, os.W_OK):
             tag = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:16]
             return shm, f"dockyard-ctx-{tag}-"
     except OSError:
