@@ -278,6 +278,37 @@ async def prune(request: web.Request) -> web.Response:
                               "SpaceReclaimed": result["SpaceReclaimed"]})
 
 
+def cache_usage(app: web.Application) -> tuple[list[dict], int]:
+    """``system df``'s BuildCache records and BuilderSize (blocking)."""
+    from ..util import rfc3339_nano
+
+    svc = service(app)
+    chains = {c for img in svc.images.list() for c in img.chain_ids}
+    entries, total = [], 0
+    for u in svc.cache.usage(chains):
+        total += u["size"]  # as moby: every record's size, shared or not
+        parent = u["parent"].split(":", 1)[-1][:25]
+        entries.append({"ID": u["key"].split(":", 1)[-1][:25], "Parent": parent,
+                        "Parents": [parent] if parent else None, "Type": "regular",
+                        "Description": u["description"], "InUse": False,
+                        "Shared": u["shared"], "Size": u["size"],
+                        "CreatedAt": rfc3339_nano(u["created"]),
+                        "LastUsedAt": rfc3339_nano(u["last_used"]),
+                        "UsageCount": u["usage_count"]})
+    from ..build.service import _du
+
+    for n in sorted(os.listdir(svc.cache_mount_root)):  # RUN --mount=type=cache
+        path = os.path.join(svc.cache_mount_root, n)
+        st = os.stat(path)
+        size = _du(path)
+        total += size
+        entries.append({"ID": n[:25], "Parent": "", "Parents": None, "Type": "exec.cachemount",
+                        "Description": "cached mount", "InUse": False, "Shared": False,
+                        "Size": size, "CreatedAt": rfc3339_nano(st.st_ctime),
+                        "LastUsedAt": rfc3339_nano(st.st_mtime), "UsageCount": 1})
+    return entries, total
+
+
 async def _startup(app: web.Application) -> None:
     """Make the service when the daemon starts, so a crashed daemon's step containers,
     snapshots and temp dirs are cleaned before anything else runs."""

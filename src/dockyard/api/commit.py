@@ -109,8 +109,12 @@ async def system_df(request: web.Request) -> web.Response:
         images.append(summary)
     containers = [convert.container_summary(c, du.size_rw[c.id]) for c in du.containers]
     volumes = await asyncio.to_thread(request.app["engine"].volumes.usage)
+    from .build import cache_usage
+
+    cache, builder_size = await asyncio.to_thread(cache_usage, request.app)
     return web.json_response({"LayersSize": du.layers_size, "Images": images,
-                              "Containers": containers, "Volumes": volumes, "BuildCache": []})
+                              "Containers": containers, "Volumes": volumes,
+                              "BuildCache": cache, "BuilderSize": builder_size})
 
 
 def register(r) -> None:

@@ -27,6 +27,10 @@ SCHEMA = [
         created REAL NOT NULL,
         last_used REAL NOT NULL)""",
     "CREATE INDEX build_cache_image ON build_cache(image_id)",
+    # for system df: what made the row, the step before it, how often it was used
+    "ALTER TABLE build_cache ADD COLUMN description TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE build_cache ADD COLUMN parent TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE build_cache ADD COLUMN usage_count INTEGER NOT NULL DEFAULT 1",
 ]
 
 
@@ -84,19 +88,35 @@ class BuildCache:
                    for li in layers):
             self.meta.execute("DELETE FROM build_cache WHERE key=?", (key,))
             return None
-        self.meta.execute("UPDATE build_cache SET last_used=? WHERE key=?", (time.time(), key))
+        self.meta.execute("UPDATE build_cache SET last_used=?, usage_count=usage_count+1 "
+                          "WHERE key=?", (time.time(), key))
         return CacheEntry(row["image_id"], bytes(row["config"]), layers)
 
     def put(self, key: str, image_id: str, config_bytes: bytes, layers: list[LayerInfo],
-            new_layer_size: int = 0) -> None:
+            new_layer_size: int = 0, description: str = "", parent: str = "") -> None:
         now = time.time()
         self.meta.execute(
-            "INSERT INTO build_cache(key, image_id, config, layers, size, created, last_used)"
-            " VALUES(?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET image_id=excluded.image_id,"
-            " config=excluded.config, layers=excluded.layers, size=excluded.size,"
-            " last_used=excluded.last_used",
+            "INSERT INTO build_cache(key, image_id, config, layers, size, created, last_used,"
+            " description, parent) VALUES(?,?,?,?,?,?,?,?,?) ON CONFLICT(key) DO UPDATE SET"
+            " image_id=excluded.image_id, config=excluded.config, layers=excluded.layers,"
+            " size=excluded.size, last_used=excluded.last_used,"
+            " description=excluded.description, parent=excluded.parent",
             (key, image_id, config_bytes, json.dumps([_layer_doc(li) for li in layers]),
-             new_layer_size, now, now))
+             new_layer_size, now, now, description, parent))
+
+    def usage(self, image_chains: set[str]) -> list[dict]:
+        """One record per row for ``system df``: Shared when the layer it made is also in an
+        image (removing the row frees nothing), Size the bytes of that layer."""
+        out = []
+        for r in self.meta.query("SELECT key, size, layers, created, last_used, description,"
+                                 " parent, usage_count FROM build_cache ORDER BY created"):
+            layers = json.loads(r["layers"])
+            top = layers[-1]["c"] if layers and int(r["size"] or 0) else None
+            out.append({"key": r["key"], "parent": r["parent"], "size": int(r["size"] or 0),
+                        "shared": top is None or top in image_chains,
+                        "description": r["description"], "created": r["created"],
+                        "last_used": r["last_used"], "usage_count": int(r["usage_count"])})
+        return out
 
     def prune(self, all_: bool = False,
               image_chains: set[str] | None = None) -> tuple[list[str], int]:

@@ -66,6 +66,7 @@ class StageBuild:
         self.args = StageArgs(build.build_args)
         self.state: State = State.scratch()
         self.cmd_set = False
+        self.last_key = ""  # the step before (a cache row's parent)
 
     # -- helpers used by the planners -------------------------------------------------------
 
@@ -152,6 +153,7 @@ class StageBuild:
             hit = b.cached(key, self.state, plan)
             if hit is not None:
                 self.state = hit
+                self.last_key = key
                 self.out(" ---> Using cache\n")
                 self.out(f" ---> {short(hit.image_id)}\n")
                 return
@@ -166,6 +168,8 @@ class StageBuild:
         created = rfc3339_nano(b.epoch) if b.epoch is not None else rfc3339_nano()
         raw = new.commit(plan.created_by, created, layer)
         b.cache.put(key, new.image_id, raw, new.layers,
-                    layer.unpacked_size if layer is not None else 0)
+                    layer.unpacked_size if layer is not None else 0,
+                    plan.created_by, self.last_key)
+        self.last_key = key
         self.state = new
         self.out(f" ---> {short(new.image_id)}\n")

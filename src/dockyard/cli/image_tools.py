@@ -273,6 +273,17 @@ def _reclaim(value: int, total: int) -> str:
     return human_size(value) + pct
 
 
+def _build_cache_row(df: dict, human_size) -> dict:
+    """As docker's: Size counts records not shared with images, Reclaimable is BuilderSize
+    less what a running build uses."""
+    cache = df.get("BuildCache") or []
+    in_use = sum(c.get("Size") or 0 for c in cache if c.get("InUse") and not c.get("Shared"))
+    return {"Type": "Build Cache", "TotalCount": str(len(cache)),
+            "Active": str(sum(1 for c in cache if c.get("InUse"))),
+            "Size": human_size(sum(c.get("Size") or 0 for c in cache if not c.get("Shared"))),
+            "Reclaimable": human_size(max((df.get("BuilderSize") or 0) - in_use, 0))}
+
+
 def cmd_system_df(ctx: Context, argv: list[str]) -> int:
     opts, args = ctx.parse(argv, "system df [OPTIONS]", "Show docker disk usage", DF_SPEC)
     no_args(args, "system df")
@@ -304,8 +315,7 @@ def cmd_system_df(ctx: Context, argv: list[str]) -> int:
         {"Type": "Local Volumes", "TotalCount": str(len(volumes)),
          "Active": str(sum(1 for v in volumes if v["UsageData"]["RefCount"])),
          "Size": human_size(vol_size), "Reclaimable": _reclaim(vol_reclaim, vol_size)},
-        {"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B",
-         "Reclaimable": "0B"},
+        _build_cache_row(df, human_size),
     ]
     from dockyard.cli.formatting import write_rows
 
