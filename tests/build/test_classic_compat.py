@@ -110,3 +110,12 @@ def test_system_df_lists_the_build_cache(fresh_daemon):
     status, _h, body = request(d.sock, "GET", "/v1.43/system/df")
     cache = json.loads(body)["BuildCache"]
     assert not next(c for c in cache if "echo hi" in c["Description"])["Shared"]
+
+
+def test_rm_option_decides_the_removal_line(daemon):
+    df = "FROM busybox\nRUN echo step\n"
+    kept = api_build(daemon, df, nocache="1", rm="0")
+    assert "Removing intermediate container" not in text_of(kept)
+    removed = api_build(daemon, df, nocache="1")  # rm defaults to true
+    assert "Removing intermediate container" in text_of(removed)
+    daemon.cli("rmi", built_id(kept), built_id(removed))

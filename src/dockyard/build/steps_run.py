@@ -37,7 +37,7 @@ def plan_run(sb, ins) -> Step:
     b = sb.builder
     flags = ins.flags or {}
     network = (flags.get("network") or [b.options.network or "default"])[-1]
-    if network not in _NETWORKS and network != "":
+    if network not in _NETWORKS and network != "" and network != b.options.network:
         raise errors.InvalidArgument(f"unsupported network mode {network!r} for RUN "
                                      "(default, none or host)")
     mounts = [parse_mount(sb.expand(m, sb.env())) for m in flags.get("mount", [])]
@@ -135,7 +135,10 @@ def plan_run(sb, ins) -> Step:
                 raise StepFailed(f"The command '{' '.join(argv)}' returned a non-zero code: "
                                  f"{code}", code, exact=True)
             layer = ws.layer(b.epoch)
-            sb.out(f"Removing intermediate container {cid[:12]}\n")
+            # a step's container is never kept (it has no record to keep); with rm=0 docker
+            # keeps it and says nothing, so the line goes with the option
+            if b.options.rm or b.options.forcerm:
+                sb.out(f"Removing intermediate container {cid[:12]}\n")
             return layer
 
     return Step(key_text, created_by, args={**arg_values}, sources="|".join(sources), act=act)
