@@ -10,7 +10,7 @@ from aiohttp import web
 from ..errors import InvalidArgument
 from .app import read_json
 from .convert import unix_seconds
-from .filters import match_labels, parse_filters
+from .filters import match_labels, parse_filters, query_bool
 
 _LIST_FILTERS = {"driver", "id", "label", "name", "scope", "type", "dangling"}
 _PRUNE_FILTERS = {"until", "label", "label!"}
@@ -23,12 +23,15 @@ def _svc(request: web.Request):
 # ---- views ------------------------------------------------------------------------------------
 
 def network_json(svc, n, verbose: bool = True) -> dict:
-    ipam_config = []
-    if n.subnet:
-        cfg = {"Subnet": n.subnet, "Gateway": n.gateway}
-        if n.ip_range:
-            cfg["IPRange"] = n.ip_range
-        ipam_config.append(cfg)
+    if n.ipam_config is not None:  # as asked, as dockerd echoes it
+        ipam_config = [dict(c) for c in n.ipam_config]
+    else:
+        ipam_config = []
+        if n.subnet:
+            cfg = {"Subnet": n.subnet, "Gateway": n.gateway}
+            if n.ip_range:
+                cfg["IPRange"] = n.ip_range
+            ipam_config.append(cfg)
     options = dict(n.options)
     if n.predefined and n.driver == "bridge":
         options = {"com.docker.network.bridge.default_bridge": "true",
@@ -49,12 +52,11 @@ def network_json(svc, n, verbose: bool = True) -> dict:
         containers[c.id] = {"Name": c.name, "EndpointID": ep.endpoint_id or "",
                             "MacAddress": ep.mac or "",
                             "IPv4Address": f"{ep.ip}/{prefix}" if ep.ip else "",
-                            "IPv6Address": ""}
+                            "IPv6Address": f"{ep.ip6}/{_prefixlen6(n)}" if ep.ip6 else ""}
     return {
         "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local",
-        "Driver": n.driver, "EnableIPv6": False,
-        "IPAM": {"Driver": "default", "Options": None if n.predefined else {},
-                 "Config": ipam_config},
+        "Driver": n.driver, "EnableIPv6": bool(n.ipv6),
+        "IPAM": {"Driver": "default", "Options": n.ipam_options, "Config": ipam_config},
         "Internal": n.internal, "Attachable": n.attachable, "Ingress": False,
         "ConfigFrom": {"Network": ""}, "ConfigOnly": False,
         "Containers": containers if verbose else {},
@@ -64,6 +66,10 @@ def network_json(svc, n, verbose: bool = True) -> dict:
 
 def _prefixlen(n) -> int:
     return ipaddress.ip_network(n.subnet).prefixlen if n.subnet else 0
+
+
+def _prefixlen6(n) -> int:
+    return ipaddress.ip_network(n.subnet6).prefixlen if n.subnet6 else 0
 
 
 def _ports_map(c, published) -> dict:
@@ -84,7 +90,8 @@ def network_settings(svc, c, snap: dict | None = None) -> dict:
     a svc.snapshot() shared by the containers of one listing."""
     networks = {}
     top = {"IPAddress": "", "IPPrefixLen": 0, "Gateway": "", "MacAddress": "",
-           "EndpointID": ""}
+           "EndpointID": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+           "IPv6Gateway": ""}
     mode = (c.host_config.get("NetworkMode") or "default")
     mode = "bridge" if mode == "default" else mode
     empty_ep = {"IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
@@ -102,11 +109,17 @@ def network_settings(svc, c, snap: dict | None = None) -> dict:
         for ep, n in eps:
             live = bool(ep.ip) and c.running
             entry = dict(empty_ep, IPAMConfig=(ep.config.get("IPAMConfig") or None),
-                         Aliases=ep.config.get("Aliases") or None, NetworkID=n.id)
+                         Links=ep.config.get("Links") or None,
+                         Aliases=ep.config.get("Aliases") or None, NetworkID=n.id,
+                         MacAddress=ep.config.get("MacAddress") or "",
+                         DriverOpts=ep.config.get("DriverOpts") or None)
             if live:
                 entry.update(MacAddress=ep.mac or "", EndpointID=ep.endpoint_id or "",
                              Gateway=n.gateway, IPAddress=ep.ip,
                              IPPrefixLen=_prefixlen(n))
+                if ep.ip6:
+                    entry.update(GlobalIPv6Address=ep.ip6, IPv6Gateway=n.gateway6,
+                                 GlobalIPv6PrefixLen=_prefixlen6(n))
                 if not n.predefined:
                     entry["DNSNames"] = [c.name, c.id[:12]] + list(
                         ep.config.get("Aliases") or [])
@@ -122,7 +135,6 @@ def network_settings(svc, c, snap: dict | None = None) -> dict:
         "Ports": _ports_map(c, published),
         "SandboxKey": f"/proc/{pid}/ns/net" if pid else "",
         "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "",
         **top, "Networks": networks,
     }
 
@@ -259,6 +271,14 @@ async def ports(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def remove_link(request: web.Request) -> web.Response:
+    """``DELETE /containers/{name}/{alias}?link=1``: remove a legacy link."""
+    if not query_bool(request.query.get("link")):
+        raise InvalidArgument("a path with a link name needs link=1")
+    _svc(request).remove_link(request.match_info["id"], request.match_info["link"])
+    return web.Response(status=204)
+
+
 def register(r) -> None:
     r.add("GET", "/networks", list_networks)
     r.add("GET", "/networks/{id}", inspect)
@@ -268,3 +288,4 @@ def register(r) -> None:
     r.add("POST", "/networks/{id}/disconnect", disconnect)
     r.add("POST", "/networks/prune", prune)
     r.add("POST", "/containers/{id}/ports", ports)
+    r.add("DELETE", "/containers/{id}/{link}", remove_link)

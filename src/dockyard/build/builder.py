@@ -99,12 +99,14 @@ class Build:
     # -- services the stages use ------------------------------------------------------------
 
     def step_network(self, cid: str, mode: str, warn=None):
-        """The network of a RUN step: the default bridge, or nothing to set up."""
+        """The network of a RUN step: the default bridge or a named network (networkmode=),
+        or nothing to set up."""
         networks = getattr(self.svc.engine, "networks", None)
-        if mode in ("default", "bridge") and networks is not None:
+        if mode not in ("none", "host") and networks is not None:
             from .netns import StepNetwork
 
-            return StepNetwork(networks, cid, self.options.extra_hosts, warn)
+            return StepNetwork(networks, cid, self.options.extra_hosts, warn,
+                               network="default" if mode == "bridge" else mode)
         return contextlib.nullcontext(_NoNetwork)
 
     def is_cancelled(self) -> bool:

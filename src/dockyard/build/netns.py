@@ -37,11 +37,11 @@ class StepNetwork:
     """Context manager: ``netns_path``, ``hosts`` and ``resolv`` for one step."""
 
     def __init__(self, networks, cid: str, extra_hosts: list[str],
-                 warn=None):
+                 warn=None, network: str = "default"):
         self.networks = networks
         self.warn = warn  # callable(text): a line in the build output
         self.cid = cid
-        self.host = {"NetworkMode": "default", "ExtraHosts": list(extra_hosts)}
+        self.host = {"NetworkMode": network, "ExtraHosts": list(extra_hosts)}
         self.netns_path: str | None = None
         self.hosts: bytes | None = None
         self.resolv: bytes | None = None
@@ -52,6 +52,8 @@ class StepNetwork:
         try:
             attachments = self.networks.validate({}, self.host, None)
         except (NotFound, InvalidArgument):
+            if self.host["NetworkMode"] != "default":
+                raise  # a user network (networkmode=NAME) that is not there
             return self  # no default bridge on this daemon: loopback only, as docker's
         try:
             self.networks.created(self.cid, attachments)

@@ -53,6 +53,7 @@ class Plan:
     hosts: bytes = b""
     resolv: bytes = b""
     endpoints: list[tuple[Endpoint, Network]] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)  # legacy links' variables
 
 
 def network_mode(host: dict) -> str:
@@ -142,6 +143,9 @@ class NetworkService:
     def _ensure_bridge(self, n: Network) -> None:
         net = ipaddress.ip_network(n.subnet)
         self.netlink.ensure_bridge(n.bridge, n.gateway, net.prefixlen, self.owner)
+        if n.subnet6:
+            self.netlink.add_address6(n.bridge, n.gateway6,
+                                      ipaddress.ip_network(n.subnet6).prefixlen)
 
     def reconcile(self) -> None:
         """After the containers were restored: leases of containers that are not running
@@ -218,17 +222,22 @@ class NetworkService:
         configs = ipam_cfg.get("Config") or []
         if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
             raise InvalidArgument("IPAM.Config must be a list of objects")
-        configs = [c for c in configs if ":" not in str(c.get("Subnet") or "")]  # no IPv6
-        if len(configs) > 1:
-            raise InvalidArgument("only one IPv4 subnet per network is supported")
-        cfg = configs[0] if configs else {}
-        n = await asyncio.to_thread(self._create_blocking, name, cfg, body)
+        if ipam_cfg.get("Options") is not None and not isinstance(ipam_cfg["Options"], dict):
+            raise InvalidArgument("IPAM.Options must be an object")
+        v6 = [c for c in configs if ":" in str(c.get("Subnet") or "")]
+        v4 = [c for c in configs if c not in v6]
+        if len(v4) > 1 or len(v6) > 1:
+            raise InvalidArgument("only one IPv4 and one IPv6 subnet per network are supported")
+        cfg = v4[0] if v4 else {}
+        n = await asyncio.to_thread(self._create_blocking, name, cfg, body,
+                                    v6[0] if v6 else None)
         if self.dns is not None:
             await self.dns.serve(n.gateway)
         self.events.emit("network", "create", n.id, {"name": n.name, "type": n.driver})
         return n
 
-    def _create_blocking(self, name: str, cfg: dict, body: dict) -> Network:
+    def _create_blocking(self, name: str, cfg: dict, body: dict,
+                         cfg6: dict | None = None) -> Network:
         with self._lock:
             taken = [ipaddress.ip_network(n.subnet) for n in self._nets.values() if n.subnet]
             if cfg.get("Subnet"):
@@ -244,8 +253,20 @@ class NetworkService:
                                           taken + self.netlink.host_routes())
             gw, rng = ipam.check_config(subnet, str(cfg.get("Gateway") or ""),
                                         str(cfg.get("IPRange") or ""))
+            ipv6 = bool(body.get("EnableIPv6"))
+            subnet6 = gw6 = rng6 = None
+            if cfg6 is not None and ipv6:
+                subnet6 = ipam.parse_subnet6(str(cfg6["Subnet"]))
+                gw6, rng6 = ipam.check_config6(subnet6, str(cfg6.get("Gateway") or ""),
+                                               str(cfg6.get("IPRange") or ""))
+            asked = [_ipam_echo(c) for c in ([cfg] if cfg else []) + ([cfg6] if cfg6 else [])]
+            if not cfg:
+                asked.insert(0, {"Subnet": str(subnet), "Gateway": str(gw)})
             nid = new_id()
             n = Network(id=nid, name=name, driver="bridge", created=rfc3339_nano(),
+                        ipv6=ipv6, subnet6=str(subnet6 or ""), gateway6=str(gw6 or ""),
+                        ip_range6=str(rng6 or ""), ipam_config=asked,
+                        ipam_options=(body.get("IPAM") or {}).get("Options"),
                         bridge=(body.get("Options") or {}).get(
                             "com.docker.network.bridge.name") or f"br-{nid[:12]}",
                         subnet=str(subnet), gateway=str(gw), ip_range=str(rng or ""),
@@ -271,13 +292,20 @@ class NetworkService:
         n = self.get(ref)
         if n.predefined:
             raise Forbidden(f"{n.name} is a pre-defined network and cannot be removed")
-        if self.store.endpoints(network_id=n.id):
+        if self._active_endpoints(n.id):
             raise Forbidden(f"error while removing network: network {n.name} id {n.id} has "
                             "active endpoints")
         await asyncio.to_thread(self._remove_blocking, n)
         if self.dns is not None:
             self.dns.stop(n.gateway)
         self.events.emit("network", "destroy", n.id, {"name": n.name, "type": n.driver})
+
+    def _active_endpoints(self, nid: str) -> list[Endpoint]:
+        """The endpoints of containers that still exist: a removed container's rows may
+        outlive its record for a moment (its disk cleanup runs after ``wait removed``
+        answered), and must not keep its network from going."""
+        return [ep for ep in self.store.endpoints(network_id=nid)
+                if self.containers.repo.has(ep.container_id)]
 
     def _remove_blocking(self, n: Network) -> None:
         with self._lock:
@@ -290,7 +318,7 @@ class NetworkService:
         """Remove unused user-defined networks for which ``keep(n)`` is False."""
         gone = []
         for n in list(self._nets.values()):
-            if n.predefined or keep(n) or self.store.endpoints(network_id=n.id):
+            if n.predefined or keep(n) or self._active_endpoints(n.id):
                 continue
             try:
                 await self.remove(n.id)
@@ -338,8 +366,12 @@ class NetworkService:
         for name, cfg in eps.items():
             cfg = cfg or {}
             target = self._get_for_create("bridge" if name == "default" else name)
-            ipv4 = ((cfg.get("IPAMConfig") or {}).get("IPv4Address") or "")
-            if target.predefined and (ipv4 and target.name == "bridge"):
+            ipam_cfg = cfg.get("IPAMConfig") or {}
+            if not isinstance(ipam_cfg, dict):
+                raise InvalidArgument("IPAMConfig must be an object")
+            ipv4 = ipam_cfg.get("IPv4Address") or ""
+            ipv6 = ipam_cfg.get("IPv6Address") or ""
+            if target.predefined and ((ipv4 or ipv6) and target.name == "bridge"):
                 raise InvalidArgument("user specified IP address is supported on user defined "
                                       "networks only")
             if target.predefined and cfg.get("Aliases"):
@@ -351,15 +383,34 @@ class NetworkService:
             if ipv4:
                 subnet = ipaddress.ip_network(target.subnet)
                 ipam.check_requested(ipv4, subnet, ipaddress.ip_address(target.gateway), [])
+            if ipv6:
+                if not target.subnet6:
+                    raise InvalidArgument("invalid IPv6 address: user specified IP address is "
+                                          "supported only when connecting to networks with "
+                                          "user configured subnets")
+                ipam.check_requested6(ipv6, ipaddress.IPv6Network(target.subnet6),
+                                      ipaddress.IPv6Address(target.gateway6), [])
             aliases = cfg.get("Aliases") or []
             if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
                 raise InvalidArgument("Aliases must be a list of strings")
             clean = {"Aliases": aliases or None,
-                     "IPAMConfig": {"IPv4Address": ipv4} if ipv4 else None}
+                     "IPAMConfig": _endpoint_ipam(ipam_cfg) or None,
+                     **_endpoint_extras(cfg)}
             if target.id == n.id:
                 out[0] = (n.id, clean)
             else:
                 out.append((target.id, clean))
+        if config.get("MacAddress"):
+            mac = ipam.parse_mac(config["MacAddress"])
+            if not out[0][1].get("MacAddress"):
+                out[0] = (out[0][0], dict(out[0][1], MacAddress=mac))
+        if n.name == "bridge" and n.predefined:
+            for link in host.get("Links") or []:
+                name, _alias = parse_link(link)
+                try:
+                    self.containers.get(name)
+                except NotFound:
+                    raise InvalidArgument(f"could not get container for {name}") from None
         return out
 
     def _get_for_create(self, ref: str) -> Network:
@@ -416,8 +467,36 @@ class NetworkService:
         addrs = [ep.ip for ep, _ in leased]
         user = next((n for _, n in leased if not n.predefined), None)
         resolv_servers = dns or ([user.gateway] if user is not None else None)
+        env: list[str] = []
+        if any(n.predefined and n.name == "bridge" for _, n in leased):
+            env = self._legacy_links(c, extra)
         return Plan("bridge", hosts=files.hosts_file(hostname, domain, addrs[:1], extra),
-                    resolv=files.resolv_conf(resolv_servers, search, options), endpoints=leased)
+                    resolv=files.resolv_conf(resolv_servers, search, options), endpoints=leased,
+                    env=env)
+
+    def _legacy_links(self, c, extra: list[tuple[str, str]]) -> list[str]:
+        """``--link name:alias`` on the default bridge: the linked container's address in
+        /etc/hosts (appended to ``extra``) and Docker's link variables (returned)."""
+        env: list[str] = []
+        parent = getattr(c, "name", "") or c.id[:12]
+        for link in c.host_config.get("Links") or []:
+            name, alias = parse_link(link)
+            try:
+                child = self.containers.get(name)
+            except NotFound:
+                continue
+            ip = next((ep.ip for ep, n in self.container_endpoints(child.id)
+                       if ep.ip and n.predefined and n.name == "bridge"), None)
+            if ip is None or not child.running:
+                continue
+            names = [alias, child.config.get("Hostname") or child.id[:12]]
+            if child.name != alias:
+                names.append(child.name)
+            extra.append((" ".join(dict.fromkeys(names)), ip))
+            env += link_env(alias, f"/{parent.lstrip('/')}/{alias}", ip,
+                            child.config.get("ExposedPorts") or {},
+                            child.config.get("Env") or [])
+        return env
 
     def _extra_hosts(self, host: dict) -> list[tuple[str, str]]:
         """--add-host entries; ``host-gateway`` is the default bridge's gateway."""
@@ -444,8 +523,17 @@ class NetworkService:
         else:
             addr = ipam.allocate(subnet, gw, ipaddress.ip_network(n.ip_range) if n.ip_range
                                  else None, used, n.name)
+        ep.ip6 = None
+        if n.subnet6:
+            subnet6 = ipaddress.IPv6Network(n.subnet6)
+            gw6 = ipaddress.IPv6Address(n.gateway6)
+            used6 = [u for u in self.store.used_ips6(n.id) if u != ep.ip6]
+            want6 = ((ep.config.get("IPAMConfig") or {}).get("IPv6Address") or "")
+            ep.ip6 = str(ipam.check_requested6(want6, subnet6, gw6, used6) if want6 else
+                         ipam.allocate6(subnet6, gw6, ipaddress.IPv6Network(n.ip_range6)
+                                        if n.ip_range6 else None, used6, n.name))
         ep.ip = str(addr)
-        ep.mac = ipam.mac_for(addr)
+        ep.mac = ep.config.get("MacAddress") or ipam.mac_for(addr)
         ep.ifname = ifname
         ep.host_ifname = "vd" + secrets.token_hex(4)
         ep.endpoint_id = new_id()
@@ -485,7 +573,14 @@ class NetworkService:
             except BridgeMissing:
                 self._repair_bridge(n)
                 self.netlink.attach(*args)
+            self._attach6(pid, ep, n, gw is not None)
         self._check_firewall_soon()
+
+    def _attach6(self, pid: int, ep: Endpoint, n: Network, default_route: bool) -> None:
+        if ep.ip6 and ep.ifname:
+            self.netlink.attach6(pid, ep.ifname, ep.ip6,
+                                 ipaddress.ip_network(n.subnet6).prefixlen,
+                                 n.gateway6 if default_route else None)
 
     def _repair_bridge(self, n: Network) -> None:
         """Create the deleted bridge of ``n`` again (address, up, route_localnet) and put the
@@ -575,7 +670,9 @@ class NetworkService:
             self.netlink.attach(c.state.pid, n.bridge, ep.host_ifname, ep.ifname, ep.mac,
                                 ep.ip, ipaddress.ip_network(n.subnet).prefixlen,
                                 None if has_gw or n.internal else n.gateway)
+            self._attach6(c.state.pid, ep, n, not (has_gw or n.internal))
         except Exception:
+            self.netlink.detach(ep.host_ifname)
             self.store.release(c.id, n.id)
             raise
         self._rewrite_hosts(c)
@@ -764,7 +861,110 @@ class NetworkService:
                                                    ep.config.get("Aliases") or []}
             if short in names and ep.ip not in found:
                 found.append(ep.ip)
+        if not found:  # an endpoint's Links: "name:alias" makes alias resolve as name
+            for ep in endpoints:
+                if ep.container_id in askers:
+                    for link in ep.config.get("Links") or []:
+                        target, alias = parse_link(link)
+                        if alias.lower() == short and target.lower() != short:
+                            return self._resolve_name(source, target.lower())
         return found or None
+
+    # ---- legacy links -----------------------------------------------------------------------
+
+    def remove_link(self, parent: str, alias: str) -> None:
+        """``DELETE /containers/{parent}/{alias}?link=1``: forget a legacy link."""
+        c = self.containers.get(parent)
+        links = list(c.host_config.get("Links") or [])
+        kept = [v for v in links if parse_link(v)[1] != alias]
+        if len(kept) == len(links):
+            raise NotFound(f"Could not find container for entity id /{c.name}/{alias}")
+        c.host_config = dict(c.host_config, Links=kept or None)
+        self.containers.repo.save(c)
+
+
+def _endpoint_ipam(cfg: dict) -> dict:
+    """The IPAMConfig of an endpoint as asked (inspect echoes it)."""
+    out = {}
+    for key in ("IPv4Address", "IPv6Address"):
+        if cfg.get(key):
+            if not isinstance(cfg[key], str):
+                raise InvalidArgument(f"IPAMConfig.{key} must be a string")
+            out[key] = cfg[key]
+    lls = cfg.get("LinkLocalIPs")
+    if lls:
+        if not isinstance(lls, list) or not all(isinstance(a, str) for a in lls):
+            raise InvalidArgument("IPAMConfig.LinkLocalIPs must be a list of strings")
+        for a in lls:
+            try:
+                ipaddress.ip_address(a)
+            except ValueError:
+                raise InvalidArgument(f"invalid link-local IP address: {a}") from None
+        out["LinkLocalIPs"] = list(lls)
+    return out
+
+
+def _endpoint_extras(cfg: dict) -> dict:
+    """Links, DriverOpts and MacAddress of an endpoint config, checked."""
+    out: dict = {}
+    links = cfg.get("Links")
+    if links:
+        if not isinstance(links, list):
+            raise InvalidArgument("Links must be a list of strings")
+        out["Links"] = [":".join(parse_link(v)) for v in links]
+    opts = cfg.get("DriverOpts")
+    if opts:
+        if not isinstance(opts, dict) or not all(isinstance(v, str) for v in opts.values()):
+            raise InvalidArgument("DriverOpts must be an object of strings")
+        out["DriverOpts"] = dict(opts)
+    if cfg.get("MacAddress"):
+        out["MacAddress"] = ipam.parse_mac(cfg["MacAddress"])
+    return out
+
+
+def link_env(alias: str, path: str, ip: str, exposed: dict, child_env: list) -> list[str]:
+    """Docker's variables of a legacy link: ALIAS_NAME, ALIAS_PORT[_N_PROTO[_ADDR|_PORT|
+    _PROTO]] per exposed port, and ALIAS_ENV_X for the linked container's own variables."""
+    prefix = alias.upper().replace("-", "_")
+    env = [f"{prefix}_NAME={path}"]
+    ports = []
+    for key in exposed:
+        port, _, proto = str(key).partition("/")
+        if port.isdigit():
+            ports.append((int(port), proto or "tcp"))
+    ports.sort()
+    if ports:
+        env.append(f"{prefix}_PORT={ports[0][1]}://{ip}:{ports[0][0]}")
+    for port, proto in ports:
+        key = f"{prefix}_PORT_{port}_{proto.upper()}"
+        env += [f"{key}={proto}://{ip}:{port}", f"{key}_ADDR={ip}", f"{key}_PORT={port}",
+                f"{key}_PROTO={proto}"]
+    for item in child_env:
+        name, sep, val = str(item).partition("=")
+        if sep and name not in ("HOME", "PATH"):
+            env.append(f"{prefix}_ENV_{name}={val}")
+    return env
+
+
+def parse_link(value) -> tuple[str, str]:
+    """``name:alias`` (or ``name``, or dockerd's ``/name:/parent/alias``) of a link."""
+    if not isinstance(value, str) or not value.strip(":/"):
+        raise InvalidArgument(f"invalid link: {value!r}")
+    name, _, alias = value.partition(":")
+    name = name.lstrip("/")
+    alias = alias.rsplit("/", 1)[-1] if alias else name
+    if not name or not alias:
+        raise InvalidArgument(f"invalid link: {value}")
+    return name, alias
+
+
+def _ipam_echo(cfg: dict) -> dict:
+    """One IPAM pool as inspect shows it: the keys that were given, in Docker's order."""
+    out = {}
+    for key in ("Subnet", "IPRange", "Gateway", "AuxiliaryAddresses"):
+        if cfg.get(key):
+            out[key] = cfg[key]
+    return out
 
 
 def parse_extra_host(entry) -> tuple[str, str]:

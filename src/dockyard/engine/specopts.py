@@ -42,7 +42,7 @@ class SpecMixin:
             extra_mounts += self.volumes.oci_mounts(c.id, c.mounts, rootfs)
         elif h.get("Binds") or h.get("Mounts"):  # a record from before volumes
             extra_mounts += [b.to_oci() for b in binds_of(h)]
-        env = list(c.config.get("Env") or [])
+        env = list(getattr(plan, "env", None) or []) + list(c.config.get("Env") or [])
         if not any(e.startswith("PATH=") for e in env):
             env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
         if not any(e.startswith("HOSTNAME=") for e in env):
@@ -92,4 +92,5 @@ class SpecMixin:
                 list(h.get("CapAdd") or []), list(h.get("CapDrop") or []), privileged=False),
                 bool(h.get("Privileged"))),
             no_new_privileges=parse_security_opts(security).no_new_privileges,
+            group_add=list(h.get("GroupAdd") or []),
         )

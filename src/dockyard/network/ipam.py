@@ -95,3 +95,77 @@ def pick_subnet(pool: Net, size: int, avoid: Iterable[Net]) -> Net:
 def mac_for(addr: Addr) -> str:
     """Docker's MAC: 02:42 then the four address bytes, so it is stable per address."""
     return "02:42:" + ":".join(f"{b:02x}" for b in addr.packed)
+
+
+# ---- IPv6 (EnableIPv6 networks) ---------------------------------------------------------------
+
+def parse_subnet6(value: str) -> ipaddress.IPv6Network:
+    try:
+        net = ipaddress.IPv6Network(value, strict=False)
+    except ValueError:
+        raise InvalidArgument(f"invalid CIDR address: {value}") from None
+    if net.prefixlen > 126:
+        raise InvalidArgument(f"subnet {value} is too small for a network")
+    return net
+
+
+def check_config6(subnet: ipaddress.IPv6Network, gateway: str = "",
+                  ip_range: str = "") -> tuple[ipaddress.IPv6Address,
+                                               ipaddress.IPv6Network | None]:
+    """The IPv6 gateway (default: the first address after the subnet's) and range."""
+    if gateway:
+        try:
+            gw = ipaddress.IPv6Address(gateway)
+        except ValueError:
+            raise InvalidArgument(f"invalid gateway: {gateway}") from None
+        if gw not in subnet:
+            raise InvalidArgument(f"no matching subnet for gateway {gateway}")
+    else:
+        gw = subnet.network_address + 1
+    rng = None
+    if ip_range:
+        try:
+            rng = ipaddress.IPv6Network(ip_range, strict=False)
+        except ValueError:
+            rng = None
+        if rng is None or not rng.subnet_of(subnet):
+            raise InvalidArgument(f"no matching subnet for range {ip_range}")
+    return gw, rng
+
+
+def allocate6(subnet: ipaddress.IPv6Network, gateway: ipaddress.IPv6Address,
+              ip_range: ipaddress.IPv6Network | None, used: Iterable[str],
+              network_name: str) -> ipaddress.IPv6Address:
+    """The lowest free address of the range (or subnet) past the subnet-router anycast one."""
+    taken = {ipaddress.ip_address(u) for u in used} | {gateway}
+    pool = ip_range or subnet
+    first = max(int(pool.network_address), int(subnet.network_address) + 1)
+    last = int(pool.broadcast_address)
+    for n in range(first, min(last, first + 65536) + 1):
+        a = ipaddress.IPv6Address(n)
+        if a not in taken:
+            return a
+    raise Unavailable(f"no available IPv6 addresses on this network's address pools: "
+                      f"{network_name}")
+
+
+def check_requested6(addr: str, subnet: ipaddress.IPv6Network, gateway: ipaddress.IPv6Address,
+                     used: Iterable[str]) -> ipaddress.IPv6Address:
+    try:
+        a = ipaddress.IPv6Address(addr)
+    except ValueError:
+        raise InvalidArgument(f"invalid IPv6 address: {addr}") from None
+    if a not in subnet:
+        raise InvalidArgument(f"no configured subnet or ip-range contain the IP address {addr}")
+    if a in (subnet.network_address, gateway) or str(a) in set(used):
+        raise InvalidArgument(f"Address already in use: {addr}")
+    return a
+
+
+def parse_mac(value: str) -> str:
+    """A MAC address as ``aa:bb:cc:dd:ee:ff`` (Docker's check: six hex octets)."""
+    parts = value.replace("-", ":").split(":") if isinstance(value, str) else []
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p)
+                                  for p in parts):
+        raise InvalidArgument(f"invalid MAC address: {value}")
+    return ":".join(parts).lower()

@@ -11,11 +11,25 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import socket
+import struct
 import threading
 
 from ..errors import RuntimeFailure
 from ..sys.netns import entered
-from .rtnl import Rtnl
+from .rtnl import (
+    F_ACK,
+    F_CREATE,
+    F_EXCL,
+    IFA_ADDRESS,
+    RTA_GATEWAY,
+    RTM_NEWADDR,
+    RTM_NEWROUTE,
+    Rtnl,
+    _attr,
+)
+
+IFA_F_NODAD = 0x02
 
 # pyroute2 logs every netlink message at debug level: far too costly in a container start.
 logging.getLogger("pyroute2").setLevel(logging.WARNING)
@@ -176,6 +190,48 @@ class Netlink:
             with self._lock:
                 self._del_quiet(host_ifname)
             raise RuntimeFailure(f"cannot configure the container's {ifname}: {e}") from None
+
+    def add_address6(self, bridge: str, address: str, prefixlen: int) -> None:
+        """The IPv6 gateway address of an EnableIPv6 network on its bridge."""
+        from pyroute2 import NetlinkError
+
+        with self._lock:
+            ipr = self._host()
+            found = ipr.link_lookup(ifname=bridge)
+            if not found:
+                raise BridgeMissing(f"network bridge {bridge} is missing")
+            have = {(a.get_attr("IFA_ADDRESS"), a["prefixlen"])
+                    for a in ipr.get_addr(index=found[0], family=socket.AF_INET6)}
+            if (address, prefixlen) in have:
+                return
+            try:
+                ipr.addr("add", index=found[0], address=address, prefixlen=prefixlen)
+            except NetlinkError as e:
+                if e.code != 17:
+                    raise RuntimeFailure(f"cannot address bridge {bridge}: "
+                                         f"{e.args[-1]}") from None
+
+    def attach6(self, pid: int, ifname: str, address: str, prefixlen: int,
+                gateway: str | None) -> None:
+        """The IPv6 address (no duplicate detection, as Docker) and default route of a
+        container's ``ifname``, after ``attach`` made it."""
+        try:
+            with entered(f"/proc/{pid}/ns/net"):
+                inner = Rtnl()
+            with inner:
+                idx = inner.index(ifname)
+                ip = socket.inet_pton(socket.AF_INET6, address)
+                body = struct.pack("=BBBBI", socket.AF_INET6, prefixlen, IFA_F_NODAD, 0, idx) \
+                    + _attr(IFA_ADDRESS, ip)
+                inner.request(RTM_NEWADDR, F_ACK | F_CREATE | F_EXCL, body)
+                if gateway:
+                    body = struct.pack("=BBBBBBBBI", socket.AF_INET6, 0, 0, 0, 254, 3, 0, 1,
+                                       0) + _attr(RTA_GATEWAY, socket.inet_pton(
+                                           socket.AF_INET6, gateway))
+                    inner.request(RTM_NEWROUTE, F_ACK | F_CREATE | F_EXCL, body)
+        except OSError as e:
+            raise RuntimeFailure(f"cannot give the container's {ifname} its IPv6 address: "
+                                 f"{e}") from None
 
     def _bridge_index(self, bridge: str) -> int:
         idx = self._bridges.get(bridge)

@@ -19,6 +19,7 @@ MIGRATIONS = [
     "CREATE TABLE net_ports (container_id TEXT NOT NULL, proto TEXT NOT NULL,"
     " container_port INTEGER NOT NULL, host_ip TEXT NOT NULL, host_port INTEGER NOT NULL,"
     " PRIMARY KEY (container_id, proto, container_port, host_ip, host_port))",
+    "ALTER TABLE net_endpoints ADD COLUMN ip6 TEXT",
 ]
 
 
@@ -37,6 +38,13 @@ class Network:
     labels: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
     predefined: bool = False  # bridge, host, none: never removed
+    ipv6: bool = False  # EnableIPv6
+    subnet6: str = ""
+    gateway6: str = ""
+    ip_range6: str = ""
+    # IPAM as asked, echoed by inspect as Docker does (None: from before this field)
+    ipam_config: list | None = None
+    ipam_options: dict | None = None
 
     @property
     def user_defined(self) -> bool:
@@ -53,6 +61,7 @@ class Endpoint:
     ifname: str | None = None
     host_ifname: str | None = None
     endpoint_id: str | None = None
+    ip6: str | None = None
 
 
 @dataclass
@@ -107,11 +116,15 @@ class NetworkStore:
         return [r[0] for r in self.meta.query(
             "SELECT ip FROM net_endpoints WHERE network_id=? AND ip IS NOT NULL", (nid,))]
 
+    def used_ips6(self, nid: str) -> list[str]:
+        return [r[0] for r in self.meta.query(
+            "SELECT ip6 FROM net_endpoints WHERE network_id=? AND ip6 IS NOT NULL", (nid,))]
+
     def lease(self, ep: Endpoint) -> None:
         self.meta.execute(
-            "UPDATE net_endpoints SET ip=?, mac=?, ifname=?, host_ifname=?, endpoint_id=? "
-            "WHERE container_id=? AND network_id=?",
-            (ep.ip, ep.mac, ep.ifname, ep.host_ifname, ep.endpoint_id, ep.container_id,
+            "UPDATE net_endpoints SET ip=?, mac=?, ifname=?, host_ifname=?, endpoint_id=?, "
+            "ip6=? WHERE container_id=? AND network_id=?",
+            (ep.ip, ep.mac, ep.ifname, ep.host_ifname, ep.endpoint_id, ep.ip6, ep.container_id,
              ep.network_id))
 
     def release(self, cid: str, nid: str | None = None) -> None:
@@ -119,11 +132,11 @@ class NetworkStore:
         with self.meta.transaction() as conn:
             if nid is None:
                 conn.execute("UPDATE net_endpoints SET ip=NULL, mac=NULL, ifname=NULL, "
-                             "host_ifname=NULL, endpoint_id=NULL WHERE container_id=?", (cid,))
+                             "host_ifname=NULL, endpoint_id=NULL, ip6=NULL WHERE container_id=?", (cid,))
                 conn.execute("DELETE FROM net_ports WHERE container_id=?", (cid,))
             else:
                 conn.execute("UPDATE net_endpoints SET ip=NULL, mac=NULL, ifname=NULL, "
-                             "host_ifname=NULL, endpoint_id=NULL WHERE container_id=? AND "
+                             "host_ifname=NULL, endpoint_id=NULL, ip6=NULL WHERE container_id=? AND "
                              "network_id=?", (cid, nid))
 
     def forget_container(self, cid: str) -> None:
