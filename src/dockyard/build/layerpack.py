@@ -17,7 +17,13 @@ import tarfile
 import threading
 
 from .. import digest as _digest
-from ..image.commitlayer import _TarStream, _WritebackWriter, layer_entries, opaque_header
+from ..image.commitlayer import (
+    _TarStream,
+    _WritebackWriter,
+    finish_tree,
+    layer_entries,
+    opaque_header,
+)
 from ..image.layer import MEDIA_LAYER_GZIP, LayerInfo
 from ..util import discard
 
@@ -55,9 +61,7 @@ def _tar_tree(root: str, out: _TarStream, epoch: int | None) -> int:
             total += st.st_size
         if e.opaque:
             out.header(opaque_header(e))
-    out.close()
-    for path, atime, mtime in reversed(dirs):
-        os.utime(path, ns=(atime, mtime), follow_symlinks=False)
+    finish_tree(out, dirs)
     return total
 
 

@@ -303,6 +303,14 @@ def opaque_header(e: LayerEntry) -> tarfile.TarInfo:
     return op
 
 
+def finish_tree(out: _TarStream, dirs: list[tuple[str, int, int]]) -> None:
+    """End the tar, then give directories their times, deepest first: creating entries
+    inside a directory would have moved its mtime again."""
+    out.close()
+    for path, atime, mtime in reversed(dirs):
+        os.utime(path, ns=(atime, mtime), follow_symlinks=False)
+
+
 def _copy_tree(src_root: str, dst_root: str, out: _TarStream,
                epoch: int | None | object = _FROM_ENV) -> int:
     total = 0
@@ -333,7 +341,5 @@ def _copy_tree(src_root: str, dst_root: str, out: _TarStream,
         _copy_meta(dst, st, times, e.xattrs, e.opaque, dirs)
         if e.opaque:
             out.header(opaque_header(e))
-    out.close()
-    for path, atime, mtime in reversed(dirs):
-        os.utime(path, ns=(atime, mtime), follow_symlinks=False)
+    finish_tree(out, dirs)
     return total
