@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import socket
+import time
 
 from ..container import state as sm
 from ..container.binds import needs_mounts
@@ -254,6 +255,7 @@ class ContainerService(StartMixin, SpecMixin, ExitMixin, StopMixin, RestoreMixin
             for fut in self._removed_waiters.pop(c.id, []) + self._exit_waiters.pop(c.id, []):
                 if not fut.done():
                     fut.set_result(c.state.exit_code)
+            log.debug("record of %s removed", c.id[:12])
             try:
                 await asyncio.to_thread(self._dispose, c)
                 if c.mounts:  # rm -v and --rm take the container's anonymous volumes along
@@ -268,7 +270,10 @@ class ContainerService(StartMixin, SpecMixin, ExitMixin, StopMixin, RestoreMixin
     def _dispose(self, c: Container) -> None:
         self._prepared.pop(c.id, None)
         if c.id in self._runtime_live:
+            t0 = time.perf_counter()
             self._cleanup_runtime(c.id)
+            log.debug("runtime of %s cleaned up in %.1f ms", c.id[:12],
+                      (time.perf_counter() - t0) * 1e3)
         self._remove_filesystem(c.id)
         if self.networks is not None:
             self.networks.removed(c.id)

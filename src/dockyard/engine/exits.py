@@ -55,7 +55,16 @@ class ExitMixin:
             for fut in self._exit_waiters.pop(c.id, []):
                 if not fut.done():
                     fut.set_result(c.state.exit_code)
-            await asyncio.to_thread(self._cleanup_runtime, c.id)
+            if restart_delay is None and c.host_config.get("AutoRemove"):
+                # The removal follows at once and deletes the runtime after the record (after
+                # `run --rm` has its answer): only what another container may want at once
+                # (published ports, leases, volume mounts) is freed before.
+                await asyncio.to_thread(self._release_resources, c.id)
+            else:
+                t0 = time.perf_counter()
+                await asyncio.to_thread(self._cleanup_runtime, c.id)
+                log.debug("runtime of %s cleaned up in %.1f ms", c.id[:12],
+                          (time.perf_counter() - t0) * 1e3)
         finally:
             lock.release()
         if restart_delay is not None:

@@ -29,7 +29,9 @@ class StartMixin:
         async with self._lock(c.id):
             sm.check("start", c.state.status, ref)
             try:
+                t0 = time.perf_counter()
                 pid = await asyncio.to_thread(self._start_blocking, c, self._prepared.pop(c.id, None))
+                log.debug("%s started in %.1f ms", c.id[:12], (time.perf_counter() - t0) * 1e3)
             except Exception as e:
                 # Docker leaves a never-started container "created", with the error and code.
                 c.state.status = "exited" if c.has_been_started else c.state.status
@@ -162,6 +164,10 @@ class StartMixin:
         self.runtime.delete(cid, force=True)
         self._unmount(cid)
         self._runtime_live.discard(cid)
+        self._release_resources(cid)
+
+    def _release_resources(self, cid: str) -> None:
+        """Volume mounts, leases and published ports of a runtime that ended."""
         if self.volumes is not None:
             self.volumes.release(cid)
         if self.networks is not None:
