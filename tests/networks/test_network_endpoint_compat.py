@@ -225,3 +225,21 @@ def test_build_runs_steps_on_a_named_network(client, daemon):
     logs = list(c.api.build(fileobj=io.BytesIO(script), network_mode="no-such-net-x",
                             nocache=True, decode=True))
     assert "error" in logs[-1] and "no-such-net-x" in logs[-1]["error"]
+
+
+def test_cli_link_mac_address_and_ip6(cli, names, nets):
+    child = names()
+    cli.ok("run", "-d", "--name", child, "-e", "FOO=bar", "busybox", "sleep", "120")
+    # docker 28's CLI sends --mac-address per endpoint, which needs API 1.44 (we serve 1.43)
+    mac = [] if cli.name.startswith("docker-28") else ["--mac-address", "02:42:0a:0b:0c:0d"]
+    out = cli.ok("run", "--rm", "--link", f"{child}:kid", *mac, "busybox", "sh", "-c",
+                 "env; cat /etc/hosts /sys/class/net/eth0/address")
+    assert "KID_ENV_FOO=bar" in out and "KID_NAME=/" in out and "\tkid " in out
+    assert not mac or "02:42:0a:0b:0c:0d" in out
+    r = cli("run", "--rm", "--link", "no-such-ctr-x:kid", "busybox", "true")
+    assert r.returncode != 0
+    net = nets()
+    cli.ok("network", "create", "--ipv6", "--subnet", "fd00:d0c:43::/64", net)
+    out = cli.ok("run", "--rm", "--network", net, "--ip6", "fd00:d0c:43::43", "busybox",
+                 "ip", "-6", "addr", "show", "dev", "eth0")
+    assert "fd00:d0c:43::43/64" in out

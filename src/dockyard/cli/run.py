@@ -61,11 +61,14 @@ CREATE_SPEC: list[FlagSpec] = [
     ("", "init", BOOL, "Run an init inside the container that forwards signals and reaps"),
     ("i", "interactive", BOOL, "Keep STDIN open even if not attached"),
     ("", "ip", STR, "IPv4 address (e.g., 172.30.100.104)"),
+    ("", "ip6", STR, "IPv6 address (e.g., 2001:db8::33)"),
     ("", "ipc", STR, "IPC mode to use"),
     ("l", "label", LIST, "Set meta data on a container"),
     ("", "label-file", LIST, "Read in a line delimited file of labels"),
+    ("", "link", LIST, "Add link to another container"),
     ("", "log-driver", STR, "Logging driver for the container"),
     ("", "log-opt", LIST, "Log driver options"),
+    ("", "mac-address", STR, "Container MAC address (e.g., 92:d0:c6:0a:29:33)"),
     ("m", "memory", STR, "Memory limit"),
     ("", "memory-reservation", STR, "Memory soft limit"),
     ("", "memory-swap", STR, "Swap limit equal to memory plus swap: '-1' for unlimited"),
@@ -436,11 +439,20 @@ def build_create_body(opts: dict[str, Any], image: str, cmd: list[str],
     if opts["stop_timeout"] is not None:
         body["StopTimeout"] = opts["stop_timeout"]
     endpoint: dict[str, Any] = {}
-    if opts["ip"]:
-        endpoint["IPAMConfig"] = {"IPv4Address": opts["ip"]}
+    if opts["mac_address"]:
+        body["MacAddress"] = opts["mac_address"]
+    if opts["ip"] or opts["ip6"]:
+        endpoint["IPAMConfig"] = {k: v for k, v in (("IPv4Address", opts["ip"]),
+                                                    ("IPv6Address", opts["ip6"])) if v}
     if opts["network_alias"]:
         endpoint["Aliases"] = list(opts["network_alias"])
     net = opts["network"] or "default"
+    if opts["link"]:
+        links = [lk if ":" in lk else f"{lk}:{lk}" for lk in opts["link"]]
+        host["Links"] = links
+        if net not in ("default", "bridge", "host", "none") and \
+                not net.startswith("container:"):
+            endpoint["Links"] = list(links)  # docker's CLI: links of a user network's endpoint
     if endpoint or net not in ("default", "host", "none") and not net.startswith("container:"):
         body["NetworkingConfig"] = {"EndpointsConfig": {
             "bridge" if net == "default" else net: endpoint}}
