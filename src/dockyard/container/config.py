@@ -29,6 +29,7 @@ _HOST_TYPES: dict[str, tuple] = {
     "ShmSize": (int,), "Tmpfs": (dict,), "Dns": (list,), "ExtraHosts": (list,),
     "SecurityOpt": (list,), "LogConfig": (dict,), "Mounts": (list,), "Devices": (list,),
     "Sysctls": (dict,), "OomKillDisable": (bool,), "VolumesFrom": (list,),
+    "GroupAdd": (list,),
 }
 
 
@@ -109,12 +110,22 @@ def check_sysctls(sysctls: dict, network_mode: str = "") -> None:
             raise InvalidArgument(f"sysctl '{key}' is not allowed in host network namespace")
 
 
+def _group(g) -> str:
+    """Docker's []string; a number is taken too (a gid is a gid). Names resolve at start."""
+    if isinstance(g, bool) or not isinstance(g, str | int) or g == "" or \
+            (isinstance(g, int) and not 0 <= g < 2**32 - 1):
+        raise InvalidArgument(f"GroupAdd: invalid group {g!r}: want a name or a number")
+    return str(g)
+
+
 def _check_security(host: dict) -> None:
     """SecurityOpt, Sysctls, Devices, Tmpfs and CpusetCpus: refused at create, with one line."""
     validate_security_opts(_str_list(host.get("SecurityOpt"), "SecurityOpt") or [])
     for key in ("CapAdd", "CapDrop"):
         for cap in _str_list(host.get(key), key) or []:
             normalize_cap(cap)
+    if host.get("GroupAdd") is not None:
+        host["GroupAdd"] = [_group(g) for g in host["GroupAdd"]]
     check_sysctls(host.get("Sysctls") or {}, host.get("NetworkMode") or "")
     for d in host.get("Devices") or []:
         if not isinstance(d, dict) or not isinstance(d.get("PathOnHost"), str) or \

@@ -19,7 +19,7 @@ from ..errors import Conflict, InvalidArgument, NotFound, RuntimeFailure
 from ..runtime import cgwarm
 from ..runtime.caps import host_bounding_set
 from ..runtime.execproc import ExecProcess, exec_process_spec, spawn_exec
-from ..runtime.users import resolve_user
+from ..runtime.users import resolve_groups, resolve_user
 from ..util import new_id
 
 log = logging.getLogger(__name__)
@@ -201,10 +201,15 @@ class ExecService:
         user_obj = None
         home = None
         if ex.user:
-            u = resolve_user(self.containers.rootfs_path(c.id), ex.user)
+            rootfs = self.containers.rootfs_path(c.id)
+            u = resolve_user(rootfs, ex.user)
             user_obj = {"uid": u.uid, "gid": u.gid}
-            if u.additional_gids:
-                user_obj["additionalGids"] = list(u.additional_gids)
+            # The container's --group-add applies to its execs too (Docker's).
+            gids = list(u.additional_gids)
+            gids += [g for g in resolve_groups(rootfs, list(c.host_config.get("GroupAdd") or []))
+                     if g not in gids]
+            if gids:
+                user_obj["additionalGids"] = gids
             home = u.home
         if ex.privileged and self._caps is None:
             self._caps = host_bounding_set()

@@ -18,7 +18,7 @@ from typing import Any
 from dockyard.errors import InvalidArgument
 from dockyard.runtime.caps import effective_caps
 from dockyard.runtime.cgroups import has_swap_accounting
-from dockyard.runtime.users import resolve_user
+from dockyard.runtime.users import resolve_groups, resolve_user
 
 OCI_VERSION = "1.0.2-dev"
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -83,6 +83,7 @@ class SpecOptions:
     devices: list[dict] = field(default_factory=list)  # HostConfig.Devices
     sysctls: dict = field(default_factory=dict)
     tmpfs: dict = field(default_factory=dict)  # HostConfig.Tmpfs: destination → options
+    group_add: list[str] = field(default_factory=list)  # HostConfig.GroupAdd: names or gids
 
 
 def build_spec(opts: SpecOptions) -> dict[str, Any]:
@@ -104,8 +105,10 @@ def build_spec(opts: SpecOptions) -> dict[str, Any]:
         "noNewPrivileges": opts.no_new_privileges,
         "oomScoreAdj": opts.oom_score_adj,
     }
-    if user.additional_gids:
-        process["user"]["additionalGids"] = list(user.additional_gids)
+    gids = list(user.additional_gids)
+    gids += [g for g in resolve_groups(opts.rootfs, opts.group_add) if g not in gids]
+    if gids:
+        process["user"]["additionalGids"] = gids
     if opts.tty:
         process["consoleSize"] = {"height": 24, "width": 80}
 

@@ -93,3 +93,22 @@ def resolve_user(root: str, spec: str) -> ExecUser:
                 if user.name in members and gid != user.gid and gid not in user.additional_gids:
                     user.additional_gids.append(gid)
     return user
+
+
+def resolve_groups(root: str, groups: list[str]) -> list[int]:
+    """``--group-add``: numbers as they are, names through the image's /etc/group (Docker's
+    error when one is missing)."""
+    rows: list[list[str]] | None = None
+    out: list[int] = []
+    for name in groups:
+        gid = parse_id(name)
+        if gid is None:
+            rows = rows if rows is not None else read_db(root, "/etc/group")
+            gid = next((int(r[2]) for r in rows if len(r) >= 3 and r[0] == name
+                        and r[2].isdigit()), None)
+            if gid is None:
+                raise InvalidArgument(
+                    f"Unable to find group {name}: no matching entries in group file")
+        if gid not in out:
+            out.append(gid)
+    return out
