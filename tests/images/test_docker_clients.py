@@ -84,3 +84,19 @@ def test_docker_py_commit_save_load(daemon):
         except dockerpy.errors.ImageNotFound:
             pass
         client.close()
+
+
+def test_load_error_is_in_the_stream(daemon):
+    """moby answers a bad archive with 200 and an error line; docker-py raises ImageLoadError."""
+    import docker as dockerpy
+
+    client = dockerpy.DockerClient(base_url=daemon.host, version="auto")
+    try:
+        resp = client.api._post(client.api._url("/images/load"), data=b"abc")
+        assert resp.status_code == 200
+        line = resp.json()
+        assert line["error"] and line["errorDetail"] == {"message": line["error"]}
+        with pytest.raises(dockerpy.errors.ImageLoadError):
+            client.images.load(b"abc")
+    finally:
+        client.close()

@@ -7,7 +7,7 @@ import json
 
 from aiohttp import web
 
-from ..errors import InvalidArgument, NotFound
+from ..errors import DockyardError, InvalidArgument, NotFound
 from ..image import saveload
 from .body import consume_body
 from .filters import query_bool
@@ -42,10 +42,18 @@ async def save_one(request: web.Request) -> web.StreamResponse:
 async def load(request: web.Request) -> web.StreamResponse:
     store = request.app["engine"].images
     quiet = query_bool(request.query.get("quiet"))
-    lines = await consume_body(request, lambda body: saveload.load(store, body))
+    error = None
+    try:
+        lines = await consume_body(request, lambda body: saveload.load(store, body))
+    except DockyardError as e:
+        # As moby: the reply is 200 whatever happens; a failure is the stream's error line.
+        error, lines = str(e), []
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
-    if not quiet:
+    if error is not None:
+        await resp.write(json.dumps({"errorDetail": {"message": error},
+                                     "error": error}).encode() + b"\r\n")
+    elif not quiet:
         await resp.write(json.dumps({"status": "Loading layers"}).encode() + b"\r\n")
     for line in lines:
         await resp.write(json.dumps({"stream": line + "\n"}).encode() + b"\r\n")

@@ -9,7 +9,7 @@ import time
 from dockyard.cli.base import CLIError, Context, out
 from dockyard.cli.common import confirm, no_args, print_images_deleted
 from dockyard.cli.flags import BOOL, LIST, STR, TRUE_BOOL, UsageError, exact_args, min_args
-from dockyard.client import APIError, loads_stream, quote
+from dockyard.client import loads_stream, quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -221,7 +221,9 @@ def cmd_load(ctx: Context, argv: list[str]) -> int:
         if not isinstance(msg, dict):
             continue
         if msg.get("error"):
-            raise APIError(500, str(msg["error"]))
+            # The daemon answers 200 and names the failure in the stream: docker prints it
+            # as it is (no "Error response from daemon" prefix), exit 1.
+            raise CLIError(str(msg["error"]), 1)
         if msg.get("stream"):
             sys.stdout.write(msg["stream"])
     return 0
