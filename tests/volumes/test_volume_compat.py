@@ -117,3 +117,23 @@ def test_docker_py_volumes(daemon):
         except dockersdk.errors.NotFound:
             pass
         client.close()
+
+
+def test_unnamed_volume_is_anonymous_and_pruned(daemon):
+    """Docker 23+: a volume created without a name is anonymous, so a plain prune takes it
+    (and keeps named ones)."""
+    client = dockersdk.APIClient(base_url=daemon.host, version="1.43")
+    named = f"keep-{uuid.uuid4().hex[:8]}"
+    anon = client.create_volume()["Name"]
+    client.create_volume(named)
+    try:
+        assert client.inspect_volume(anon)["Labels"] == {"com.docker.volume.anonymous": ""}
+        deleted = client.prune_volumes()["VolumesDeleted"] or []
+        assert anon in deleted and named not in deleted
+    finally:
+        for n in (anon, named):
+            try:
+                client.remove_volume(n, force=True)
+            except dockersdk.errors.NotFound:
+                pass
+        client.close()

@@ -57,7 +57,10 @@ class VolumeService:
                 isinstance(k, str) and isinstance(v, str) for k, v in labels.items())):
             raise InvalidArgument("Labels must be an object of strings")
         if not name:
+            # Docker 23+: a volume without a name is anonymous, so `volume prune` (which
+            # keeps named volumes unless all=true) removes it once unused.
             name = new_id()
+            labels = {**(labels or {}), ANONYMOUS_LABEL: ""}
         check_volume_name(name)
         if self.driver.exists(name):
             return self.driver.get(name)  # Docker answers with the existing volume
