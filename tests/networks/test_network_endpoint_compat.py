@@ -243,3 +243,20 @@ def test_cli_link_mac_address_and_ip6(cli, names, nets):
     out = cli.ok("run", "--rm", "--network", net, "--ip6", "fd00:d0c:43::43", "busybox",
                  "ip", "-6", "addr", "show", "dev", "eth0")
     assert "fd00:d0c:43::43/64" in out
+
+
+def test_auxiliary_addresses_are_reserved(client):
+    c, made = client
+    name = _name()
+    made.append(c.networks.create(name, ipam=dockersdk.types.IPAMConfig(pool_configs=[
+        dockersdk.types.IPAMPool(subnet="10.96.44.0/24", aux_addresses={"r": "10.96.44.2"})])))
+    ctr = c.containers.run("busybox", ["ip", "-4", "addr", "show", "dev", "eth0"],
+                           network=name, detach=True)
+    made.append(ctr)
+    assert ctr.wait()["StatusCode"] == 0
+    assert b"10.96.44.3/24" in ctr.logs()
+    with pytest.raises(dockersdk.errors.APIError) as e:
+        c.networks.create(_name(), ipam=dockersdk.types.IPAMConfig(pool_configs=[
+            dockersdk.types.IPAMPool(subnet="10.96.45.0/24",
+                                     aux_addresses={"r": "10.96.46.2"})]))
+    assert e.value.status_code == 400 and "aux-address" in str(e.value)

@@ -5,6 +5,10 @@ the OCI spec is written (addresses leased, ports allocated, /etc files decided),
 ``runc create`` gave the container a pid (veths into its namespace), and ``release`` when its
 runtime goes. A container's namespace is its own init's (no bind mounts to leak); its veths go
 with it, so an exit costs a database update, plus one iptables-restore when it published ports.
+
+An EnableIPv6 network with an IPv6 pool gets its gateway on the bridge and an address per
+endpoint (leased as the IPv4 one). Legacy ``--link`` on the default bridge adds the linked
+container to /etc/hosts and Docker's ALIAS_* variables to the environment (Plan.env).
 """
 
 from __future__ import annotations
@@ -253,6 +257,7 @@ class NetworkService:
                                           taken + self.netlink.host_routes())
             gw, rng = ipam.check_config(subnet, str(cfg.get("Gateway") or ""),
                                         str(cfg.get("IPRange") or ""))
+            _check_aux(cfg.get("AuxiliaryAddresses"), subnet)
             ipv6 = bool(body.get("EnableIPv6"))
             subnet6 = gw6 = rng6 = None
             if cfg6 is not None and ipv6:
@@ -516,7 +521,7 @@ class NetworkService:
     def _lease(self, ep: Endpoint, n: Network, ifname: str) -> None:
         subnet = ipaddress.ip_network(n.subnet)
         gw = ipaddress.ip_address(n.gateway)
-        used = [u for u in self.store.used_ips(n.id) if u != ep.ip]
+        used = [u for u in self.store.used_ips(n.id) if u != ep.ip] + _aux_addresses(n)
         want = ((ep.config.get("IPAMConfig") or {}).get("IPv4Address") or "")
         if want:
             addr = ipam.check_requested(want, subnet, gw, used)
@@ -956,6 +961,22 @@ def parse_link(value) -> tuple[str, str]:
     if not name or not alias:
         raise InvalidArgument(f"invalid link: {value}")
     return name, alias
+
+
+def _check_aux(aux, subnet) -> None:
+    """AuxiliaryAddresses: names to IPv4 addresses of the subnet (reserved, never leased)."""
+    if aux is None:
+        return
+    if not isinstance(aux, dict) or not all(isinstance(v, str) for v in aux.values()):
+        raise InvalidArgument("AuxiliaryAddresses must be an object of IP addresses")
+    for ip in aux.values():
+        if ipam.parse_address(ip, "auxiliary address") not in subnet:
+            raise InvalidArgument(f"no matching subnet for aux-address {ip}")
+
+
+def _aux_addresses(n: Network) -> list[str]:
+    return [ip for cfg in n.ipam_config or [] if ":" not in cfg.get("Subnet", "")
+            for ip in (cfg.get("AuxiliaryAddresses") or {}).values()]
 
 
 def _ipam_echo(cfg: dict) -> dict:

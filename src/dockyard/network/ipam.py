@@ -167,5 +167,5 @@ def parse_mac(value: str) -> str:
     parts = value.replace("-", ":").split(":") if isinstance(value, str) else []
     if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdefABCDEF" for c in p)
                                   for p in parts):
-        raise InvalidArgument(f"invalid MAC address: {value}")
+        raise InvalidArgument(f"{value} is not a valid mac address")
     return ":".join(parts).lower()
