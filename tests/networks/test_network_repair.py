@@ -17,6 +17,7 @@ from conftest import HTTPD, fetch, free_port, wget
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from daemonctl import Daemon  # noqa: E402
 from dockyard.network.firewall import purge, rules_of  # noqa: E402
+from multicli import until  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +119,19 @@ def test_removed_chains_are_installed_again(own_daemon):
         assert "iptables chains of the daemon were removed" in _log(d)
     finally:
         d.cli("rm", "-f", name)
+
+
+def test_removed_chains_come_back_with_plain_starts(own_daemon):
+    """Containers that publish nothing also bring the chains back (a throttled check after
+    their attach), so outgoing NAT and forwarding work again."""
+    d = own_daemon
+    purge(d.bridge)
+
+    def started_and_repaired() -> bool:
+        _run(d, "run", "--rm", "busybox", "true")
+        return any(r.startswith("-A FORWARD") for r in rules_of(d.bridge))
+
+    until(started_and_repaired, timeout=30, what="the chains installed again")
+    rules = rules_of(d.bridge)
+    assert any("MASQUERADE" in r for r in rules)
+    assert any(r.startswith("-A POSTROUTING") for r in rules)
