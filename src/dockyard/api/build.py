@@ -100,6 +100,19 @@ def parse_options(q):
     )
 
 
+def _tag_events(request: web.Request, image_id: str, tags: list[str]) -> None:
+    """dockerd's image ``tag`` event for each ``-t`` of a finished build."""
+    from .. import reference
+    from ..engine.events import emit_image
+
+    for t in tags:
+        try:
+            name = reference.parse(t).with_default_tag().familiar_string()
+        except DockyardError:
+            name = t
+        emit_image(request.app["engine"].events, "tag", image_id, name)
+
+
 def _registry_config(value: str | None) -> dict:
     """``X-Registry-Config``: base64url JSON of {registry: auth config}, as docker sends."""
     if not value or not value.strip():
@@ -210,6 +223,8 @@ async def build(request: web.Request) -> web.StreamResponse:
         await resp.write(json.dumps(msg).encode() + b"\r\n")
 
     def emit(msg: dict) -> None:
+        if isinstance(msg.get("aux"), dict) and msg["aux"].get("ID"):
+            state["image"] = msg["aux"]["ID"]  # the built image: its tags make tag events
         if state["broken"]:
             return
         try:
@@ -244,6 +259,8 @@ async def build(request: web.Request) -> web.StreamResponse:
         t1 = time.perf_counter()
         try:
             await asyncio.to_thread(svc.build, ctx, options, emit, secrets, started)
+            if state.get("image"):
+                _tag_events(request, state["image"], options.tags)
             log.debug("build: context received in %.0f ms, built in %.0f ms",
                       (t1 - t0) * 1e3, (time.perf_counter() - t1) * 1e3)
         except asyncio.CancelledError:

@@ -7,6 +7,7 @@ import json
 
 from aiohttp import web
 
+from ..engine.events import emit_image
 from ..errors import DockyardError, InvalidArgument, NotFound
 from ..image import saveload
 from .body import consume_body
@@ -21,11 +22,16 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
 
     def check() -> None:
         """Everything that can be refused is refused before the first byte is sent."""
+        ids = []
         for n in names:
             img = store.get(n)
             if len(img.layers) != len(img.diff_ids) or not all(
                     store.content.has(b["digest"]) for b in img.layers):
                 raise NotFound(f"image {n}: its layer blobs are not in the store")
+            if img.id not in ids:
+                ids.append(img.id)
+        for image_id in ids:  # dockerd's "save" event, one per image
+            emit_image(request.app["engine"].events, "save", image_id)
 
     return await stream_from_thread(request, lambda out: saveload.save(store, names, out),
                                     check=check)
@@ -50,6 +56,9 @@ async def load(request: web.Request) -> web.StreamResponse:
         error, lines = str(e), []
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
+    events = request.app["engine"].events
+    for image_id in _loaded_ids(store, lines):
+        emit_image(events, "load", image_id)
     if error is not None:
         await resp.write(json.dumps({"errorDetail": {"message": error},
                                      "error": error}).encode() + b"\r\n")
@@ -59,6 +68,20 @@ async def load(request: web.Request) -> web.StreamResponse:
         await resp.write(json.dumps({"stream": line + "\n"}).encode() + b"\r\n")
     await resp.write_eof()
     return resp
+
+
+def _loaded_ids(store, lines: list[str]) -> list[str]:
+    """The ids behind load's "Loaded image: NAME" / "Loaded image ID: ID" lines."""
+    ids: list[str] = []
+    for line in lines:
+        key, _, value = line.partition(": ")
+        try:
+            image_id = value if key == "Loaded image ID" else store.get(value).id
+        except NotFound:
+            continue
+        if image_id not in ids:
+            ids.append(image_id)
+    return ids
 
 
 def register(r) -> None:

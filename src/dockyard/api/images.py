@@ -6,6 +6,8 @@ import json
 from aiohttp import web
 
 from .. import reference
+from ..engine import images as engine_images
+from ..engine.events import emit_image
 from ..errors import InvalidArgument
 from . import convert
 from .body import consume_body
@@ -60,10 +62,9 @@ async def inspect(request: web.Request) -> web.Response:
 
 
 async def delete(request: web.Request) -> web.Response:
-    engine = request.app["engine"]
     result = await asyncio.to_thread(
-        engine.images.delete, request.match_info["name"], query_bool(request.query.get("force")),
-        engine.containers.image_in_use)
+        engine_images.delete, request.app["engine"], request.match_info["name"],
+        query_bool(request.query.get("force")))
     return web.json_response(result)
 
 
@@ -72,7 +73,7 @@ async def tag(request: web.Request) -> web.Response:
     tag_ = request.query.get("tag") or None
     if not repo:
         raise InvalidArgument("repository name must have at least one component")
-    _images(request).tag(request.match_info["name"], repo, tag_)
+    engine_images.tag(request.app["engine"], request.match_info["name"], repo, tag_)
     return web.Response(status=201)
 
 
@@ -93,6 +94,10 @@ async def _import(request: web.Request) -> web.StreamResponse:
     changes = q.getall("changes", [])
     img = await consume_body(request, _images(request).import_rootfs, repo_tag, changes,
                              q.get("message", ""), q.get("platform") or None)
+    events = request.app["engine"].events
+    if repo_tag:
+        emit_image(events, "tag", img.id, repo_tag)
+    emit_image(events, "import", img.id)
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     await resp.write(json.dumps({"status": img.id}).encode() + b"\r\n")

@@ -176,8 +176,7 @@ def _event_matches(event: dict, f: dict[str, list[str]]) -> bool:
                 actor["ID"].startswith(v) or actor["Attributes"].get("name") == v
                 for v in f["container"]):
             return False
-    if "image" in f and event["Actor"]["Attributes"].get("image") not in f["image"] \
-            and event["Actor"]["ID"] not in f["image"]:
+    if "image" in f and not _image_matches(event, f["image"]):
         return False
     attrs = event["Actor"].get("Attributes") or {}
     for kind in ("volume", "network", "daemon", "plugin", "node", "service", "secret",
@@ -191,6 +190,19 @@ def _event_matches(event: dict, f: dict[str, list[str]]) -> bool:
     if "scope" in f and event.get("scope", "local") not in f["scope"]:
         return False
     return True
+
+
+def _image_matches(event: dict, wanted: list[str]) -> bool:
+    """A container's image attribute, or an image event's id or name; "busybox" also
+    matches "busybox:latest" (moby strips the tag to compare)."""
+    attrs = event["Actor"].get("Attributes") or {}
+    names = {attrs.get("image"), event["Actor"]["ID"]}
+    if event["Type"] == "image":
+        names.add(attrs.get("name"))
+    names.discard(None)
+    names |= {n.rsplit(":", 1)[0] for n in list(names)
+              if ":" in n and "/" not in n.rsplit(":", 1)[1] and not n.startswith("sha256:")}
+    return any(w in names for w in wanted)
 
 
 def _labels_match(attrs: dict, wanted: list[str]) -> bool:

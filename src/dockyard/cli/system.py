@@ -23,6 +23,18 @@ def _arch() -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
+class _GoVersion(dict):
+    """Docker's version structs as its templates see them: Go field names (``.APIVersion``)
+    as well as the JSON ones, while ``{{json .}}`` keeps the JSON names only."""
+
+    _GO_NAMES = {"APIVersion": "ApiVersion"}
+
+    def get(self, key, default=None):
+        if key not in self and key in self._GO_NAMES:
+            key = self._GO_NAMES[key]
+        return super().get(key, default)
+
+
 def _render(fmt: str, data: Any) -> None:
     from dockyard.cli.formatting import compile_format
     from dockyard.cli.template import TemplateError, template_message
@@ -51,7 +63,8 @@ def cmd_version(ctx: Context, argv: list[str]) -> int:
     except ClientError as e:
         failure = e
     if opts["format"]:
-        _render(opts["format"], {"Client": client_info, "Server": server})
+        _render(opts["format"], {"Client": _GoVersion(client_info),
+                                 "Server": _GoVersion(server) if server is not None else None})
     else:
         lines = ["Client:", f" Version:           {__version__}",
                  f" API version:       {API_VERSION}",

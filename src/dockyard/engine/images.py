@@ -1,4 +1,5 @@
-"""Image work that reads container state: commit, diff and export of a container's filesystem.
+"""Image work that reads container state: commit, diff and export of a container's filesystem;
+and the image operations whose events dockerd emits (tag, delete, prune).
 
 Containers are only read here (their record, their snapshot); the container service owns them.
 Blocking functions: the API runs them in threads.
@@ -14,10 +15,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from .. import reference
 from ..archive import write_tar
 from ..errors import Conflict, DockyardError, InvalidArgument, NotFound
 from ..image.diff import changes as _changes
 from ..sys import mount as _mount
+from .events import emit_image
 
 log = logging.getLogger(__name__)
 
@@ -88,8 +91,41 @@ def commit(engine, ref: str, repo_tag: str | None = None, *, comment: str = "",
     attrs = {"name": c.name, "image": c.image_name}
     if repo_tag:
         attrs["imageRef"] = repo_tag
+        emit_image(engine.events, "tag", img.id, _familiar(repo_tag))
     engine.events.emit("container", "commit", c.id, attrs)
     return img
+
+
+def _familiar(ref: str) -> str:
+    try:
+        return reference.parse(ref).familiar_string()
+    except InvalidArgument:
+        return ref
+
+
+def tag(engine, name: str, repo: str, tag_: str | None) -> None:
+    """``POST /images/{name}/tag``, with dockerd's ``tag`` event."""
+    store = engine.images
+    store.tag(name, repo, tag_)
+    emit_image(engine.events, "tag", store.get(name).id,
+               store.parse_tag(repo, tag_).familiar_string())
+
+
+def delete(engine, name: str, force: bool) -> list[dict]:
+    """``DELETE /images/{name}``, with dockerd's ``untag``/``delete`` events."""
+    image_id = engine.images.get(name).id
+    records = engine.images.delete(name, force, engine.containers.image_in_use)
+    emit_removal(engine.events, image_id, records)
+    return records
+
+
+def emit_removal(events, image_id: str, records: list[dict]) -> None:
+    """One ``untag`` per dropped reference, one ``delete`` per removed image (dockerd's)."""
+    for r in records:
+        if "Untagged" in r:
+            emit_image(events, "untag", image_id)
+        elif "Deleted" in r:
+            emit_image(events, "delete", r["Deleted"])
 
 
 def changes(engine, ref: str) -> list[dict]:
@@ -163,14 +199,16 @@ def prune(engine, all_images: bool = False,
             if store.children(img.id):
                 continue
             try:
-                records += store.delete(img.id, force=True,
-                                        in_use=engine.containers.image_in_use)
+                removed = store.delete(img.id, force=True, in_use=engine.containers.image_in_use)
             except (Conflict, NotFound):
                 continue
+            emit_removal(engine.events, img.id, removed)
+            records += removed
             progress = True
     gone = before - set(engine.snapshots.layers())
-    return {"ImagesDeleted": records or None,
-            "SpaceReclaimed": sum(sizes.get(c, 0) for c in gone)}
+    space = sum(sizes.get(c, 0) for c in gone)
+    engine.events.emit("image", "prune", "", {"reclaimed": str(space)})
+    return {"ImagesDeleted": records or None, "SpaceReclaimed": space}
 
 
 def _created_unix(created: str) -> float:
