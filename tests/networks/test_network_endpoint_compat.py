@@ -95,12 +95,17 @@ def test_ipv6_network_addresses_bridge_and_container(client):
     assert b"default via fd00:d0c:41::ffff" in out
     net_attrs = c.api.inspect_network(net.id)
     assert net_attrs["Containers"][ctr.id]["IPv6Address"] == "fd00:d0c:41::f00d/64"
-    # a second container gets the lowest free address of the pool
-    other = c.containers.run("busybox", ["ip", "-6", "addr", "show", "dev", "eth0"],
+    # a second container gets the lowest free address of the pool, reaches the first over
+    # IPv6 and finds its IPv6 address through the embedded DNS (AAAA)
+    other = c.containers.run("busybox", ["sh", "-c", "ip -6 addr show dev eth0 && "
+                                         "ping -6 -c1 -W5 fd00:d0c:41::f00d && "
+                                         f"nslookup -type=aaaa {ctr.name}"],
                              network=name, detach=True)
     made.append(other)
-    assert other.wait()["StatusCode"] == 0
-    assert b"fd00:d0c:41::1/64" in other.logs()
+    assert other.wait()["StatusCode"] == 0, other.logs()
+    logs = other.logs()
+    assert b"fd00:d0c:41::1/64" in logs and b"1 packets received" in logs
+    assert b"Address: fd00:d0c:41::f00d" in logs
 
 
 def test_ipv6_address_on_a_network_without_ipv6_is_refused(client):

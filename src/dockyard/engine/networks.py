@@ -866,6 +866,8 @@ class NetworkService:
                                                    ep.config.get("Aliases") or []}
             if short in names and ep.ip not in found:
                 found.append(ep.ip)
+                if ep.ip6:  # AAAA answers (dns.of_type picks per query type)
+                    found.append(ep.ip6)
         if not found:  # an endpoint's Links: "name:alias" makes alias resolve as name
             for ep in endpoints:
                 if ep.container_id in askers:

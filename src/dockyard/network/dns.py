@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import struct
 from collections.abc import Callable
 
@@ -54,9 +55,22 @@ def answer(query: bytes, qid: int, flags: int, qend: int, addrs: list[str],
                          len(addrs), 0, 0)
     out = [header, query[12:qend]]
     for a in addrs:
-        out.append(struct.pack("!HHHIH", 0xC00C, TYPE_A, 1, TTL, 4)
-                   + bytes(int(x) for x in a.split(".")))
+        if ":" in a:
+            out.append(struct.pack("!HHHIH", 0xC00C, TYPE_AAAA, 1, TTL, 16)
+                       + socket.inet_pton(socket.AF_INET6, a))
+        else:
+            out.append(struct.pack("!HHHIH", 0xC00C, TYPE_A, 1, TTL, 4)
+                       + bytes(int(x) for x in a.split(".")))
     return b"".join(out)
+
+
+def of_type(addrs: list[str], qtype: int) -> list[str]:
+    """The addresses a query of ``qtype`` asks for: IPv4 for A, IPv6 for AAAA."""
+    if qtype == TYPE_A:
+        return [a for a in addrs if ":" not in a]
+    if qtype == TYPE_AAAA:
+        return [a for a in addrs if ":" in a]
+    return []
 
 
 class _Server(asyncio.DatagramProtocol):
@@ -81,8 +95,7 @@ class _Server(asyncio.DatagramProtocol):
         qid, flags, name, qtype, qend = q
         addrs = self.resolve(addr[0], name)
         if addrs is not None:
-            self.transport.sendto(answer(data, qid, flags, qend,
-                                         addrs if qtype == TYPE_A else []), addr)
+            self.transport.sendto(answer(data, qid, flags, qend, of_type(addrs, qtype)), addr)
             return
         if not self.upstreams:
             self.transport.sendto(answer(data, qid, flags, qend, [], rcode=2), addr)

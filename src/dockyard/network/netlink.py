@@ -205,7 +205,8 @@ class Netlink:
             if (address, prefixlen) in have:
                 return
             try:
-                ipr.addr("add", index=found[0], address=address, prefixlen=prefixlen)
+                ipr.addr("add", index=found[0], address=address, prefixlen=prefixlen,
+                         flags=IFA_F_NODAD)
             except NetlinkError as e:
                 if e.code != 17:
                     raise RuntimeFailure(f"cannot address bridge {bridge}: "
