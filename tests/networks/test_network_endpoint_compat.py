@@ -112,6 +112,18 @@ def test_ipv6_address_on_a_network_without_ipv6_is_refused(client):
     c, made = client
     name = _name()
     made.append(c.networks.create(name))
+    with pytest.raises(dockersdk.errors.NotFound) as e:  # no default IPv6 pools, as dockerd
+        c.networks.create(_name(), enable_ipv6=True)
+    assert "IPv6 address pool" in str(e.value)
+    # an IPv6 pool without EnableIPv6 is recorded (and shown) but not used
+    plain = c.networks.create(_name(), ipam=dockersdk.types.IPAMConfig(pool_configs=[
+        dockersdk.types.IPAMPool(subnet="10.96.47.0/24"),
+        dockersdk.types.IPAMPool(subnet="fd00:d0c:47::/64")]))
+    made.append(plain)
+    attrs = c.api.inspect_network(plain.id)
+    assert attrs["EnableIPv6"] is False
+    assert attrs["IPAM"]["Config"] == [{"Subnet": "10.96.47.0/24"},
+                                       {"Subnet": "fd00:d0c:47::/64"}]
     with pytest.raises(dockersdk.errors.APIError) as e:
         c.api.create_container("busybox", "true", host_config=c.api.create_host_config(
             network_mode=name), networking_config=c.api.create_networking_config(

@@ -232,6 +232,9 @@ class NetworkService:
         v4 = [c for c in configs if c not in v6]
         if len(v4) > 1 or len(v6) > 1:
             raise InvalidArgument("only one IPv4 and one IPv6 subnet per network are supported")
+        if body.get("EnableIPv6") and not v6:  # no default IPv6 pools (as dockerd's, a 404)
+            raise NotFound("could not find an available, non-overlapping IPv6 address pool "
+                           "among the defaults to assign to the network")
         cfg = v4[0] if v4 else {}
         n = await asyncio.to_thread(self._create_blocking, name, cfg, body,
                                     v6[0] if v6 else None)
