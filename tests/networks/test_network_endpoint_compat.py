@@ -196,8 +196,18 @@ def test_legacy_links_env_hosts_and_removal(client):
     parent.reload()
     assert not parent.attrs["HostConfig"]["Links"]
     assert {ctr.id for ctr in c.containers.list(all=True)} >= {parent.id, child.id}
-    with pytest.raises(dockersdk.errors.NotFound):
+    with pytest.raises(dockersdk.errors.NotFound) as e:
         c.api.remove_container(f"{parent_name}/my-db", link=True)
+    assert f"No such container: {parent_name}/my-db" in str(e.value)
+    # without link=1, parent/alias names the linked container itself (dockerd's link names)
+    other = c.containers.create("busybox", "true", links={child.name: "kid"}, name=_name("p2"))
+    made.append(other)
+    with pytest.raises(dockersdk.errors.APIError) as e:
+        c.api.remove_container(f"{other.name}/kid")
+    assert e.value.status_code == 409  # the child runs
+    c.api.remove_container(f"{other.name}/kid", force=True)
+    with pytest.raises(dockersdk.errors.NotFound):
+        child.reload()
     with pytest.raises(dockersdk.errors.APIError) as e:
         c.containers.create("busybox", "true", links={"no-such-child-x": "x"})
     assert e.value.status_code == 400

@@ -272,10 +272,16 @@ async def ports(request: web.Request) -> web.Response:
 
 
 async def remove_link(request: web.Request) -> web.Response:
-    """``DELETE /containers/{name}/{alias}?link=1``: remove a legacy link."""
-    if not query_bool(request.query.get("link")):
-        raise InvalidArgument("a path with a link name needs link=1")
-    _svc(request).remove_link(request.match_info["id"], request.match_info["link"])
+    """``DELETE /containers/{name}/{alias}?link=1``: remove a legacy link; without link=1,
+    ``name/alias`` names the linked container, which is removed (as dockerd)."""
+    q = request.query
+    parent, alias = request.match_info["id"], request.match_info["link"]
+    if query_bool(q.get("link")):
+        _svc(request).remove_link(parent, alias)
+    else:
+        child = _svc(request).linked_container(parent, alias)
+        await request.app["engine"].containers.remove(child, force=query_bool(q.get("force")),
+                                                      volumes=query_bool(q.get("v")))
     return web.Response(status=204)
 
 

@@ -882,13 +882,29 @@ class NetworkService:
 
     # ---- legacy links -----------------------------------------------------------------------
 
+    def linked_container(self, parent: str, alias: str) -> str:
+        """The id of the container that ``parent/alias`` names (dockerd's link names)."""
+        try:
+            c = self.containers.get(parent)
+        except NotFound:
+            raise NotFound(f"No such container: {parent}/{alias}") from None
+        for link in c.host_config.get("Links") or []:
+            name, a = parse_link(link)
+            if a == alias:
+                try:
+                    return self.containers.get(name).id
+                except NotFound:
+                    break
+        raise NotFound(f"No such container: {parent}/{alias}")
+
     def remove_link(self, parent: str, alias: str) -> None:
         """``DELETE /containers/{parent}/{alias}?link=1``: forget a legacy link."""
+        self.linked_container(parent, alias)  # dockerd's 404 wording for an unknown one
         c = self.containers.get(parent)
         links = list(c.host_config.get("Links") or [])
         kept = [v for v in links if parse_link(v)[1] != alias]
         if len(kept) == len(links):
-            raise NotFound(f"Could not find container for entity id /{c.name}/{alias}")
+            raise NotFound(f"No such container: {parent}/{alias}")
         c.host_config = dict(c.host_config, Links=kept or None)
         self.containers.repo.save(c)
 
