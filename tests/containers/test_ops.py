@@ -113,3 +113,28 @@ def test_stop_signal_and_stop_timeout(cli, daemon):
         assert cli.ok("logs", name) == "ready\nusr1\n"
     finally:
         daemon.cli("rm", "-f", name)
+
+
+def test_wait_client_leaving_is_quiet(daemon, running):
+    """A client that leaves during /wait (ctrl-c on `docker wait`): the exit is still
+    handled, and the daemon logs no traceback for the closed connection."""
+    import os
+    import socket
+
+    before = os.path.getsize(daemon.log_path)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(daemon.sock)
+    s.sendall(f"POST /containers/{running}/wait HTTP/1.1\r\nHost: d\r\n"
+              "Content-Length: 0\r\n\r\n".encode())
+    s.settimeout(30)
+    assert s.recv(4096).startswith(b"HTTP/1.1 200")  # headers go out at once
+    s.close()
+    assert daemon.cli("kill", running).returncode == 0
+    deadline = time.monotonic() + 30
+    while _state(daemon, running)["Running"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert daemon.cli("wait", running).stdout.strip() == b"137"  # the daemon answers still
+    with open(daemon.log_path, errors="replace") as f:
+        f.seek(before)
+        tail = f.read()
+    assert "Traceback" not in tail and "closing transport" not in tail, tail

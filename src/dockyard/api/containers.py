@@ -156,8 +156,11 @@ async def wait(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json"})
     await resp.prepare(request)
     code = await fut
-    await resp.write(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
-    await resp.write_eof()
+    try:
+        await resp.write(json.dumps({"StatusCode": code, "Error": None}).encode() + b"\n")
+        await resp.write_eof()
+    except ConnectionError:
+        pass  # the client left while waiting (ctrl-c on `docker wait`): nobody to tell
     return resp
 
 
@@ -180,11 +183,15 @@ async def logs(request: web.Request) -> web.StreamResponse:
         "Content-Type": "application/vnd.docker.raw-stream" if tty
         else "application/vnd.docker.multiplexed-stream"})
     await resp.prepare(request)
-    async for stream, ts, line in request.app["engine"].logs.read(
-            c, stdout=stdout, stderr=stderr, since=since, until=until, tail=tail, follow=follow):
-        data = (ts.encode() + b" " + line) if timestamps else line
-        await resp.write(data if tty else frame(stream, data))
-    await resp.write_eof()
+    try:
+        async for stream, ts, line in request.app["engine"].logs.read(
+                c, stdout=stdout, stderr=stderr, since=since, until=until, tail=tail,
+                follow=follow):
+            data = (ts.encode() + b" " + line) if timestamps else line
+            await resp.write(data if tty else frame(stream, data))
+        await resp.write_eof()
+    except ConnectionError:
+        pass  # the client left (ctrl-c on `logs -f`): nothing to report
     return resp
 
 

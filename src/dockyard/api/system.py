@@ -246,9 +246,11 @@ async def events(request: web.Request) -> web.StreamResponse:
                 break
             if _event_matches(e, f):
                 await resp.write(json.dumps(e).encode() + b"\n")
+        await resp.write_eof()
+    except ConnectionError:
+        pass  # the client left (ctrl-c on `docker events`): nothing to report
     finally:
         bus.unsubscribe(queue)
-    await resp.write_eof()
     return resp
 
 
