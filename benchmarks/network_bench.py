@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 
@@ -32,10 +33,12 @@ def main() -> int:
         "BENCH_PY", os.path.join(ROOT, "..", "shared", "bench", "bench.py")))
     p.add_argument("--anchor", default=os.environ.get("ANCHOR_DOCKER_SOCK",
                                                       "/tmp/anchors/docker.sock"))
+    p.add_argument("--json", help="keep the harness's raw values in this file")
     a = p.parse_args()
     d = Daemon()
     d.start()
-    out = os.path.join(tempfile.mkdtemp(prefix="netbench-"), "results.json")
+    tmp = tempfile.mkdtemp(prefix="netbench-")
+    out = os.path.abspath(a.json) if a.json else os.path.join(tmp, "results.json")
     try:
         dy = f"{DOCKYARD} -H {d.host}"
         args = [sys.executable, a.bench,
@@ -53,6 +56,7 @@ def main() -> int:
         summarize(out)
     finally:
         d.teardown()
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
