@@ -44,7 +44,8 @@ def test_unknown_driver_refused_at_create(api):
 def test_none_driver_runs_but_has_no_logs(daemon, api):
     cid = _create(api, {"Type": "none"})
     try:
-        assert api.inspect_container(cid)["HostConfig"]["LogConfig"]["Type"] == "none"
+        info = api.inspect_container(cid)
+        assert info["HostConfig"]["LogConfig"]["Type"] == "none" and info["LogPath"] == ""
         api.start(cid)
         assert api.wait(cid)["StatusCode"] == 0
         with pytest.raises(docker.errors.APIError) as e:

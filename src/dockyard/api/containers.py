@@ -112,8 +112,10 @@ async def inspect(request: web.Request) -> web.Response:
     svc = _svc(request)
     c = svc.get(request.match_info["id"])
     size = query_bool(request.query.get("size"))
+    # Docker shows no LogPath for a driver without a file of its own (none).
+    no_log = (c.host_config.get("LogConfig") or {}).get("Type") == "none"
     data = convert.container_inspect(
-        c, container_dir=svc.container_dir(c.id), log_path=svc.log_path(c.id),
+        c, container_dir=svc.container_dir(c.id), log_path="" if no_log else svc.log_path(c.id),
         upper=svc.snapshots.upper_dir(c.id), size_rw=svc.size_rw(c) if size else None)
     data["NetworkSettings"] = netviews.network_settings(svc.networks, c)
     return web.json_response(data)
