@@ -287,3 +287,27 @@ def test_auxiliary_addresses_are_reserved(client):
             dockersdk.types.IPAMPool(subnet="10.96.45.0/24",
                                      aux_addresses={"r": "10.96.46.2"})]))
     assert e.value.status_code == 400 and "aux-address" in str(e.value)
+
+
+@pytest.mark.parametrize("path,body", [
+    ("/networks/create", {"IPAM": {"Config": [{"Subnet": "10.96.51.0/24",
+                                                "AuxiliaryAddresses": ["x"]}]}}),
+    ("/networks/create", {"IPAM": {"Options": "x"}}),
+    ("/networks/create", {"EnableIPv6": True, "IPAM": {"Config": [
+        {"Subnet": "fd00:d0c:51::/64", "Gateway": "10.0.0.1"}]}}),
+    ("/containers/create", {"Image": "busybox", "HostConfig": {"Links": 5}}),
+    ("/containers/create", {"Image": "busybox", "HostConfig": {"Links": [":"]}}),
+    ("/containers/create", {"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {
+        "bridge": {"Links": "x"}}}}),
+    ("/containers/create", {"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {
+        "bridge": {"IPAMConfig": {"LinkLocalIPs": "x"}}}}}),
+    ("/containers/create", {"Image": "busybox", "NetworkingConfig": {"EndpointsConfig": {
+        "bridge": {"DriverOpts": {"a": 1}}}}}),
+])
+def test_malformed_network_fields_are_one_line_400s(daemon, path, body):
+    from apiclient import json_request
+
+    if path == "/networks/create":
+        body = dict(body, Name=_name("bad"))
+    status, out = json_request(daemon.sock, "POST", "/v1.43" + path, body)
+    assert status == 400 and "\n" not in out["message"], out

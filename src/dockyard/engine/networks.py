@@ -412,6 +412,8 @@ class NetworkService:
             mac = ipam.parse_mac(config["MacAddress"])
             if not out[0][1].get("MacAddress"):
                 out[0] = (out[0][0], dict(out[0][1], MacAddress=mac))
+        if host.get("Links") is not None and not isinstance(host["Links"], list):
+            raise InvalidArgument("HostConfig.Links must be a list of strings")
         if n.name == "bridge" and n.predefined:
             for link in host.get("Links") or []:
                 name, _alias = parse_link(link)
