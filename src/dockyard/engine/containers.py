@@ -252,15 +252,20 @@ class ContainerService(StartMixin, SpecMixin, ExitMixin, StopMixin, RestoreMixin
             self.repo.delete(c.id)
             self.execs.forget_container(c.id)
             self._emit(c, "destroy")
+            try:
+                # Before the waiters: `run --rm` / `rm -v` return with the anonymous volumes
+                # gone, as Docker's do (they are no longer in use: the record is gone).
+                if c.mounts:
+                    await asyncio.to_thread(self.volumes.container_removed, c,
+                                            volumes or bool(c.host_config.get("AutoRemove")))
+            except Exception:
+                log.exception("volume cleanup of removed container %s failed", c.id[:12])
             for fut in self._removed_waiters.pop(c.id, []) + self._exit_waiters.pop(c.id, []):
                 if not fut.done():
                     fut.set_result(c.state.exit_code)
             log.debug("record of %s removed", c.id[:12])
             try:
                 await asyncio.to_thread(self._dispose, c)
-                if c.mounts:  # rm -v and --rm take the container's anonymous volumes along
-                    await asyncio.to_thread(self.volumes.container_removed, c,
-                                            volumes or bool(c.host_config.get("AutoRemove")))
             except Exception:
                 log.exception("cleanup of removed container %s failed", c.id[:12])
         self._locks.pop(c.id, None)
