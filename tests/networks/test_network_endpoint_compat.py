@@ -211,6 +211,18 @@ def test_legacy_links_env_hosts_and_removal(client):
     with pytest.raises(dockersdk.errors.APIError) as e:
         c.containers.create("busybox", "true", links={"no-such-child-x": "x"})
     assert e.value.status_code == 400
+    assert "could not get container for no-such-child-x" in str(e.value)
+    # dockerd refuses the start when the linked container is stopped or on another network
+    stopped = c.containers.create("busybox", "true", name=_name("stopped"))
+    made.append(stopped)
+    late = c.containers.create("busybox", "true", links={stopped.name: "s"})
+    made.append(late)
+    with pytest.raises(dockersdk.errors.APIError) as e:
+        late.start()
+    assert f"Cannot link to a non running container: /{stopped.name} AS /{late.name}/s" \
+        in str(e.value)
+    late.reload()
+    assert late.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"] == ""
 
 
 def test_user_network_link_alias_resolves(client):

@@ -420,7 +420,8 @@ class NetworkService:
                 try:
                     self.containers.get(name)
                 except NotFound:
-                    raise InvalidArgument(f"could not get container for {name}") from None
+                    raise InvalidArgument(f"could not get container for {name}: No such "
+                                          f"container: {name}") from None
         return out
 
     def _get_for_create(self, ref: str) -> Network:
@@ -467,6 +468,9 @@ class NetworkService:
         if mode == "none":
             return Plan("none", hosts=files.hosts_file(hostname, domain, None, extra),
                         resolv=files.resolv_conf(dns, search, options))
+        env: list[str] = []
+        if any(n.predefined and n.name == "bridge" for _, n in self.container_endpoints(c.id)):
+            env = self._legacy_links(c, extra)  # before any lease: it may refuse the start
         with self._lock:
             leased = self._lease_all(c)
             try:
@@ -477,9 +481,6 @@ class NetworkService:
         addrs = [ep.ip for ep, _ in leased]
         user = next((n for _, n in leased if not n.predefined), None)
         resolv_servers = dns or ([user.gateway] if user is not None else None)
-        env: list[str] = []
-        if any(n.predefined and n.name == "bridge" for _, n in leased):
-            env = self._legacy_links(c, extra)
         return Plan("bridge", hosts=files.hosts_file(hostname, domain, addrs[:1], extra),
                     resolv=files.resolv_conf(resolv_servers, search, options), endpoints=leased,
                     env=env)
@@ -495,10 +496,14 @@ class NetworkService:
                 child = self.containers.get(name)
             except NotFound:
                 continue
+            if not child.running:
+                raise RuntimeFailure(f"Cannot link to a non running container: /{child.name} "
+                                     f"AS /{parent.lstrip('/')}/{alias}")
             ip = next((ep.ip for ep, n in self.container_endpoints(child.id)
                        if ep.ip and n.predefined and n.name == "bridge"), None)
-            if ip is None or not child.running:
-                continue
+            if ip is None:
+                raise RuntimeFailure(f"Cannot link to /{child.name}, as it does not belong to "
+                                     "the default network")
             names = [alias, child.config.get("Hostname") or child.id[:12]]
             if child.name != alias:
                 names.append(child.name)
