@@ -12,11 +12,10 @@ import os
 import socket
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(__file__)))
 
-from daemonctl import DOCKYARD, Daemon, _ping  # noqa: E402
+from daemonctl import DOCKYARD, Daemon  # noqa: E402
 from dockyard.daemon import certs  # noqa: E402
 
 # docker-py goes through requests, which prefers $REQUESTS_CA_BUNDLE over the CA we give it.
@@ -74,27 +73,7 @@ class RemoteDaemon(Daemon):
     """A Daemon started with extra listen and TLS arguments."""
 
     def __init__(self, extra_args: list[str]):
-        super().__init__()
-        self.extra_args = extra_args
-
-    def start(self, timeout: float = 20) -> None:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [DOCKYARD, "daemon", "--root", self.root, "--exec-root", self.exec_root,
-             "-H", self.host, "--cgroup-parent", self.cgroup_parent, "--log-level", "debug",
-             "--bridge-name", self.bridge, "--bip", self.bip,
-             "--default-address-pool", self.pool, *self.extra_args],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited early:\n{self.log()}")
-            if _ping(self.sock):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"daemon did not answer:\n{self.log()}")
+        super().__init__(extra_args=extra_args)
 
 
 def run_cli(*args: str, env: dict | None = None, input: bytes | None = None,
