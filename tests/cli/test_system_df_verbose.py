@@ -48,7 +48,8 @@ def test_system_df_verbose_sections(fresh_daemon):
     assert len(ctrs) == 2
     row = ctrs[1]
     assert row.split()[-1] == "dfctr" and "busybox" in row and "Exited (0)" in row
-    assert re.search(r'"sh -c .*\s+1\s+2B\s', row), row  # one local volume; wrote "x\n"
+    # docker's: the command cut to 20 characters, then quoted; one local volume; wrote "x\n"
+    assert re.search(r'"sh -c \'echo hello >…"\s+1\s+2B\s', row), row
 
     vols = _section(text, "Local Volumes space usage:")
     assert vols[0].split() == ["VOLUME", "NAME", "LINKS", "SIZE"]

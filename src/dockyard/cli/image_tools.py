@@ -355,22 +355,31 @@ def _df_verbose(df: dict, images: list, containers: list) -> None:
     from dockyard.cli.containers import ps_row
     from dockyard.cli.formatting import write_rows
     from dockyard.cli.images import image_rows
-    from dockyard.cli.render import human_size, parse_rfc3339, since
+    from dockyard.cli.render import ellipsis, go_quote, human_size, parse_rfc3339, since
 
     now = time.time()
     img_rows = []
     for img in images:
         for row in image_rows(img, True, False, now):
-            row["UniqueSize"] = human_size((img.get("Size") or 0) - (img.get("SharedSize") or 0))
-            row["SharedSize"] = human_size(img.get("SharedSize") or 0)
+            shared = img.get("SharedSize")
+            shared = 0 if shared is None else shared
+            # docker's units.HumanSize here: four significant digits, not SIZE's three.
+            row["UniqueSize"] = (human_size((img.get("Size") or 0) - shared, 4)
+                                 if shared >= 0 else "N/A")
+            row["SharedSize"] = human_size(shared, 4) if shared >= 0 else "N/A"
             row["Containers"] = str(img.get("Containers") or 0)
             img_rows.append(row)
     out("Images space usage:\n")
     write_rows(DF_IMAGES_TABLE, img_rows, DF_IMAGES_HEADERS)
 
     out("\nContainers space usage:\n")
-    write_rows(DF_CONTAINERS_TABLE, [ps_row(c, True, now) for c in containers],
-               DF_CONTAINERS_HEADERS)
+    ctr_rows = []
+    for c in containers:
+        row = ps_row(c, True, now)
+        # docker cuts the command to 20 characters first, then quotes it: "sh -c 'echo…"
+        row["Command"] = go_quote(ellipsis(c.get("Command") or "", 20))
+        ctr_rows.append(row)
+    write_rows(DF_CONTAINERS_TABLE, ctr_rows, DF_CONTAINERS_HEADERS)
 
     vol_rows = []
     for v in df.get("Volumes") or []:
