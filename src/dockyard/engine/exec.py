@@ -3,6 +3,13 @@
 An exec lives in memory only, as in Docker: it belongs to a running container and to this
 daemon process. The process itself is ``runc exec`` in the foreground (runtime/execproc.py);
 its exit is seen through a pidfd in the event loop, never by a thread blocked in waitpid.
+
+Known gap, with a terminal: runc in the foreground clears onlcr on the container's terminal and
+lets its own console (the daemon's pty) turn "\n" into "\r\n", but it does so while the
+exec'd process already runs; what the process writes in that first instant is translated twice
+("\r\r\n"). dockerd has no such window because containerd receives the console itself
+(``runc exec -d --console-socket``) and never clears onlcr; doing the same here needs a
+subreaper to collect the exit status, which the foreground runc gives us for free.
 """
 
 from __future__ import annotations
