@@ -66,7 +66,7 @@ def test_detached_lifecycle_ps_logs_inspect_stop_rm(cli):
     assert re.match(r"CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES$", header)
     row = next(r for r in rows if r.endswith(name))
     assert row.startswith(cid[:12] + "   busybox")
-    assert '"sh -c \'echo starte…' in row and "Up " in row
+    assert '"sh -c \'echo started…"' in row and "Up " in row  # docker: cut, then quote
     assert cid[:12] in cli.ok("ps", "-q").split()
     assert cli.ok("ps", "--no-trunc", "-q", "--filter", "label=suite=cli").split() == [cid]
     assert cli.ok("ps", "--format", '{{.Names}}|{{.Label "suite"}}|{{.State}}',

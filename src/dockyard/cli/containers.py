@@ -146,11 +146,12 @@ def ps_row(c: dict[str, Any], trunc: bool, now: float) -> dict[str, Any]:
     image = c.get("Image") or "<no image>"
     if trunc and image.startswith("sha256:"):
         image = short_id(image)
-    command = go_quote(c.get("Command") or "")
+    command = c.get("Command") or ""
     names = [n[1:] if n.startswith("/") else n for n in c.get("Names") or []]
-    if trunc:
+    if trunc:  # docker cuts, then quotes: "sh -c 'echo hello >…"
         command = ellipsis(command, 20)
         names = [n for n in names if "/" not in n][:1] or names[:1]
+    command = go_quote(command)
     created = c.get("Created") or 0
     labels = c.get("Labels") or {}
     mounts = c.get("Mounts") or []
