@@ -399,11 +399,17 @@ def _merge_into(staging: str, data: str) -> None:
 
 
 def disk_usage(path: str) -> int:
+    """Bytes of data in a volume as Docker counts them: apparent sizes of the non-directory
+    entries, each inode once (hard links are not counted twice)."""
     total = 0
+    seen: set[int] = set()
     for dirpath, _dirs, files in os.walk(path):
         for f in files:
             try:
-                total += os.lstat(os.path.join(dirpath, f)).st_blocks * 512
+                st = os.lstat(os.path.join(dirpath, f))
             except OSError:
-                pass
+                continue
+            if st.st_size and st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_size
     return total
