@@ -16,6 +16,7 @@ import fnmatch
 import re
 from collections.abc import Mapping
 
+from ..humanize import go_quote
 from . import dockerfile as _dockerfile
 
 _SPECIAL = set("@*#?-$!0")
@@ -268,26 +269,6 @@ class _Lexer:
             if ch == self.escape and self.peek():
                 ch = self.next()
             out.append(ch)
-
-
-def go_quote(s: str) -> str:
-    """Go's ``%q`` of a string, which docker's messages use."""
-    out = ['"']
-    for ch in s:
-        if ch in ('"', "\\"):
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 class _Words:

@@ -14,21 +14,18 @@ import time
 
 from dockyard.cli.base import CLIError
 from dockyard.client import loads_stream
+from dockyard.humanize import human_size as _human_size
+
+
+def human_size(n: float) -> str:
+    """go-units HumanSize (four significant digits): ``2.765MB``."""
+    return _human_size(n, 4)
+
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
     from typing import Any, TextIO
-
-
-def human_size(n: float) -> str:
-    """go-units HumanSize (decimal, four significant digits): ``2.765MB``."""
-    units = ("B", "kB", "MB", "GB", "TB", "PB")
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000.0
-        i += 1
-    return f"{n:.4g}{units[i]}"
 
 
 def _duration(seconds: int) -> str:

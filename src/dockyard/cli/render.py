@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from ..humanize import human_duration
+from ..humanize import bytes_size, go_quote, human_duration, human_size  # noqa: F401
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -58,38 +58,6 @@ def since(epoch: float, now: float | None = None) -> str:
     return human_duration(max(0.0, now - epoch)) + " ago"
 
 
-_DECIMAL = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
-_BINARY = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
-
-
-def _go_g(value: float, precision: int) -> str:
-    text = f"{value:.{precision}g}"
-    if "e" in text:  # Go writes e+03 like C does; keep it identical
-        mant, _, exp = text.partition("e")
-        sign = exp[0]
-        digits = exp[1:].lstrip("0").rjust(2, "0")
-        text = f"{mant}e{sign}{digits}"
-    return text
-
-
-def human_size(size: float, precision: int = 3) -> str:
-    """go-units HumanSizeWithPrecision: decimal units, "4.86MB"."""
-    i = 0
-    while size >= 1000.0 and i < len(_DECIMAL) - 1:
-        size /= 1000.0
-        i += 1
-    return _go_g(size, precision) + _DECIMAL[i]
-
-
-def bytes_size(size: float) -> str:
-    """go-units BytesSize: binary units, "1.5GiB" (used by ``info``)."""
-    i = 0
-    while size >= 1024.0 and i < len(_BINARY) - 1:
-        size /= 1024.0
-        i += 1
-    return _go_g(size, 4) + _BINARY[i]
-
-
 def ellipsis(text: str, width: int) -> str:
     """Shorten to ``width`` characters, the last being "…" (docker's formatter.Ellipsis)."""
     if width <= 0:
@@ -106,27 +74,6 @@ def short_id(full: str, length: int = 12) -> str:
     if ":" in full:
         full = full.split(":", 1)[1]
     return full[:length]
-
-
-def go_quote(text: str) -> str:
-    """Go's strconv.Quote for the ps COMMAND column."""
-    out = ['"']
-    for ch in text:
-        o = ord(ch)
-        if ch == '"' or ch == "\\":
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif o < 0x20 or o == 0x7F:
-            out.append(f"\\x{o:02x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 def parse_rfc3339(text: str) -> float | None:

@@ -11,26 +11,18 @@ import threading
 import time
 from collections.abc import Callable
 
+from ..humanize import human_size
+
 Emit = Callable[[dict], None]
 _INTERVAL = 0.1
 
 
-def human_size(n: float) -> str:
-    """go-units HumanSize: decimal units, four significant digits (``2.765MB``)."""
-    units = ["B", "kB", "MB", "GB", "TB", "PB"]
-    i = 0
-    while n >= 1000 and i < len(units) - 1:
-        n /= 1000.0
-        i += 1
-    return f"{n:.4g}{units[i]}"
-
-
 def bar(current: int, total: int) -> str:
     if total <= 0:
-        return f"{human_size(current):>8}" if current > 0 else ""
+        return f"{human_size(current, 4):>8}" if current > 0 else ""
     pct = min(int(current / total * 100) // 2, 50)
     box = "[" + "=" * pct + ">" + " " * (50 - pct) + "] "
-    numbers = f"{human_size(current):>8}/{human_size(total)}" if current <= total else ""
+    numbers = f"{human_size(current, 4):>8}/{human_size(total, 4)}" if current <= total else ""
     return box + numbers
 
 
