@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from daemonctl import _free_octet, _remove_network_state
 from dockyard.cli.connect import AutoStartClient, DaemonStartFailed, make_client, resolve_host
 from dockyard.client import Client
 
@@ -18,6 +19,10 @@ def private_daemon_command(tmp_path):
     command = [sys.executable, "-m", "dockyard.cli.main", "daemon", "--root", str(root / "root"),
                "--exec-root", str(root / "exec"), "-H", f"unix://{sock}",
                "--cgroup-parent", f"dockyard-cli-autostart-{os.getpid()}"]
+    # Its own bridge and subnet, never the host's default dockyard0.
+    bridge, octet = f"dya{os.getpid() % 100000}", _free_octet()
+    command += ["--bridge-name", bridge, "--bip", f"10.{octet}.0.1/24",
+                "--default-address-pool", f"base=10.{octet}.0.0/16,size=24"]
     started = []
     yield f"unix://{sock}", command, started
     for pid in started:  # our child here, since the client ran in this process
@@ -32,6 +37,7 @@ def private_daemon_command(tmp_path):
         else:
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
+    _remove_network_state(str(root / "root"), bridge)
 
 
 def test_first_request_starts_a_detached_daemon(private_daemon_command, tmp_path):
